@@ -1,0 +1,305 @@
+//! Configuration: one typed struct, read from the environment once at start-up.
+//!
+//! Every variable is optional. Errors name the variable that could not be parsed, so a
+//! misconfigured deployment fails at start with a line that says what to fix.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A secret string whose `Debug` output is redacted.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl Secret {
+    /// The secret's value; call only where the value is really needed.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// A project key pair supplied through the environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyPair {
+    /// Public key (`pk-lf-…` by convention, any string accepted).
+    pub public_key: String,
+    /// Secret key (`sk-lf-…` by convention, any string accepted).
+    pub secret_key: Secret,
+}
+
+/// Langfuse's headless initialisation (`LANGFUSE_INIT_*`): one project, optionally a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InitProject {
+    /// `LANGFUSE_INIT_PROJECT_ID`.
+    pub id: String,
+    /// `LANGFUSE_INIT_PROJECT_NAME` (default "Provisioned Project").
+    pub name: String,
+    /// `LANGFUSE_INIT_PROJECT_PUBLIC_KEY` + `LANGFUSE_INIT_PROJECT_SECRET_KEY`.
+    pub keys: Option<KeyPair>,
+}
+
+/// Everything xtrace reads from its environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `DATABASE_URL`: use this PostgreSQL server; when absent xtrace runs its own cluster.
+    pub database_url: Option<Secret>,
+    /// `XTRACE_DATA_DIR` (default `./.xtrace`): the managed cluster and generated credentials.
+    pub data_dir: PathBuf,
+    /// `API_BEARER_TOKEN`: admin token acting on `DEFAULT_PROJECT_ID`; generated when absent.
+    pub api_bearer_token: Option<Secret>,
+    /// `BIND_ADDR` (default `127.0.0.1:8742`).
+    pub bind_addr: SocketAddr,
+    /// `DEFAULT_PROJECT_ID` (default `default`).
+    pub default_project_id: String,
+    /// `XTRACE_PUBLIC_KEY`/`XTRACE_SECRET_KEY` (or `LANGFUSE_PUBLIC_KEY`/`LANGFUSE_SECRET_KEY`):
+    /// a key pair of the default project.
+    pub project_keys: Option<KeyPair>,
+    /// `LANGFUSE_INIT_PROJECT_*`.
+    pub init_project: Option<InitProject>,
+    /// `LANGFUSE_INIT_ORG_ID` (default `default`): the organisation every project belongs to.
+    pub org_id: String,
+    /// `LANGFUSE_INIT_ORG_NAME` (default "Default Organization").
+    pub org_name: String,
+    /// `RATE_LIMIT_QPS` (default 20, 0 disables): sustained read requests per second per credential.
+    pub rate_limit_qps: u32,
+    /// `RATE_LIMIT_BURST` (default 40): bucket size of the read rate limit.
+    pub rate_limit_burst: u32,
+    /// `XTRACE_MAX_BODY_BYTES` (default 16 MiB): largest request body accepted.
+    pub max_body_bytes: usize,
+    /// `XTRACE_INGEST_MAX_BATCH` (default 200): requests per ingest transaction at most.
+    pub ingest_max_batch: usize,
+    /// `XTRACE_INGEST_MAX_DELAY_MS` (default 50): how long a batch waits for stragglers.
+    pub ingest_max_delay: Duration,
+    /// `XTRACE_INGEST_QUEUE` (default 10000): queued ingest requests before answering 503.
+    pub ingest_queue: usize,
+    /// `DATABASE_MAX_CONNECTIONS` (default 16).
+    pub db_max_connections: u32,
+    /// `LOG_FORMAT` (`json` for JSON lines; anything else is human-readable).
+    pub log_json: bool,
+}
+
+/// A configuration variable that could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration: {var}: {reason}")]
+pub struct ConfigError {
+    /// The environment variable at fault.
+    pub var: &'static str,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let vars: HashMap<String, String> = std::env::vars().collect();
+        Self::from_lookup(|k| vars.get(k).cloned())
+    }
+
+    /// Reads configuration through `get` (the environment, or a map in tests).
+    /// Empty values count as unset, as a `.env` file with `VAR=` means "not configured".
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |k: &str| {
+            get(k)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let err = |var: &'static str, reason: String| ConfigError { var, reason };
+
+        let bind_addr = match get("BIND_ADDR") {
+            None => SocketAddr::from(([127, 0, 0, 1], 8742)),
+            Some(v) => v.parse().map_err(|e| {
+                err(
+                    "BIND_ADDR",
+                    format!("expected host:port like 127.0.0.1:8742, got {v:?} ({e})"),
+                )
+            })?,
+        };
+        let number = |var: &'static str, default: u64, max: u64| -> Result<u64, ConfigError> {
+            match get(var) {
+                None => Ok(default),
+                Some(v) => match v.parse::<u64>() {
+                    Ok(n) if n <= max => Ok(n),
+                    _ => Err(err(
+                        var,
+                        format!("expected an integer from 0 to {max}, got {v:?}"),
+                    )),
+                },
+            }
+        };
+        let positive = |var: &'static str, default: u64, max: u64| -> Result<u64, ConfigError> {
+            let n = number(var, default, max)?;
+            if n == 0 {
+                return Err(err(var, "must be at least 1".into()));
+            }
+            Ok(n)
+        };
+
+        let pair = |pk_var: &'static str,
+                    sk_var: &'static str|
+         -> Result<Option<KeyPair>, ConfigError> {
+            match (get(pk_var), get(sk_var)) {
+                (Some(public_key), Some(secret)) => Ok(Some(KeyPair {
+                    public_key,
+                    secret_key: Secret(secret),
+                })),
+                (None, None) => Ok(None),
+                (Some(_), None) => Err(err(sk_var, format!("must be set together with {pk_var}"))),
+                (None, Some(_)) => Err(err(pk_var, format!("must be set together with {sk_var}"))),
+            }
+        };
+        let project_keys = match pair("XTRACE_PUBLIC_KEY", "XTRACE_SECRET_KEY")? {
+            Some(p) => Some(p),
+            None => pair("LANGFUSE_PUBLIC_KEY", "LANGFUSE_SECRET_KEY")?,
+        };
+        let init_keys = pair(
+            "LANGFUSE_INIT_PROJECT_PUBLIC_KEY",
+            "LANGFUSE_INIT_PROJECT_SECRET_KEY",
+        )?;
+        let init_project = match get("LANGFUSE_INIT_PROJECT_ID") {
+            Some(id) => Some(InitProject {
+                id,
+                name: get("LANGFUSE_INIT_PROJECT_NAME")
+                    .unwrap_or_else(|| "Provisioned Project".into()),
+                keys: init_keys,
+            }),
+            None if init_keys.is_some() => {
+                return Err(err(
+                    "LANGFUSE_INIT_PROJECT_ID",
+                    "must be set when LANGFUSE_INIT_PROJECT_PUBLIC_KEY/SECRET_KEY are set".into(),
+                ))
+            }
+            None => None,
+        };
+
+        let default_project_id = get("DEFAULT_PROJECT_ID").unwrap_or_else(|| "default".into());
+        if default_project_id.len() > 256 {
+            return Err(err(
+                "DEFAULT_PROJECT_ID",
+                "must be at most 256 bytes".into(),
+            ));
+        }
+        let database_url = get("DATABASE_URL").map(Secret);
+        if let Some(url) = &database_url {
+            if !(url.0.starts_with("postgres://") || url.0.starts_with("postgresql://")) {
+                return Err(err(
+                    "DATABASE_URL",
+                    "expected a postgres:// or postgresql:// URL".into(),
+                ));
+            }
+        }
+        let log_json = match get("LOG_FORMAT").as_deref() {
+            None | Some("pretty") | Some("text") => false,
+            Some("json") => true,
+            Some(other) => {
+                return Err(err(
+                    "LOG_FORMAT",
+                    format!("expected json or text, got {other:?}"),
+                ))
+            }
+        };
+
+        Ok(Config {
+            database_url,
+            data_dir: PathBuf::from(get("XTRACE_DATA_DIR").unwrap_or_else(|| "./.xtrace".into())),
+            api_bearer_token: get("API_BEARER_TOKEN").map(Secret),
+            bind_addr,
+            default_project_id,
+            project_keys,
+            init_project,
+            org_id: get("LANGFUSE_INIT_ORG_ID").unwrap_or_else(|| "default".into()),
+            org_name: get("LANGFUSE_INIT_ORG_NAME")
+                .unwrap_or_else(|| "Default Organization".into()),
+            rate_limit_qps: number("RATE_LIMIT_QPS", 20, 1_000_000)? as u32,
+            rate_limit_burst: number("RATE_LIMIT_BURST", 40, 1_000_000)? as u32,
+            max_body_bytes: positive("XTRACE_MAX_BODY_BYTES", 16 * 1024 * 1024, 1 << 30)? as usize,
+            ingest_max_batch: positive("XTRACE_INGEST_MAX_BATCH", 200, 10_000)? as usize,
+            ingest_max_delay: Duration::from_millis(number(
+                "XTRACE_INGEST_MAX_DELAY_MS",
+                50,
+                10_000,
+            )?),
+            ingest_queue: positive("XTRACE_INGEST_QUEUE", 10_000, 1_000_000)? as usize,
+            db_max_connections: positive("DATABASE_MAX_CONNECTIONS", 16, 1000)? as u32,
+            log_json,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_apply_when_nothing_is_set() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!(c.bind_addr.to_string(), "127.0.0.1:8742");
+        assert_eq!(c.default_project_id, "default");
+        assert_eq!((c.rate_limit_qps, c.rate_limit_burst), (20, 40));
+        assert!(c.database_url.is_none() && c.api_bearer_token.is_none());
+        assert!(c.max_body_bytes >= 4_500_000);
+    }
+
+    #[test]
+    fn errors_name_the_variable() {
+        for (pairs, var) in [
+            (vec![("BIND_ADDR", "nonsense")], "BIND_ADDR"),
+            (vec![("RATE_LIMIT_QPS", "-1")], "RATE_LIMIT_QPS"),
+            (vec![("RATE_LIMIT_BURST", "many")], "RATE_LIMIT_BURST"),
+            (vec![("XTRACE_PUBLIC_KEY", "pk")], "XTRACE_SECRET_KEY"),
+            (vec![("LANGFUSE_SECRET_KEY", "sk")], "LANGFUSE_PUBLIC_KEY"),
+            (vec![("DATABASE_URL", "mysql://x")], "DATABASE_URL"),
+            (
+                vec![
+                    ("LANGFUSE_INIT_PROJECT_PUBLIC_KEY", "pk"),
+                    ("LANGFUSE_INIT_PROJECT_SECRET_KEY", "sk"),
+                ],
+                "LANGFUSE_INIT_PROJECT_ID",
+            ),
+            (vec![("LOG_FORMAT", "xml")], "LOG_FORMAT"),
+        ] {
+            let e = cfg(&pairs).expect_err(var);
+            assert_eq!(e.var, var, "{pairs:?}");
+            assert!(e.to_string().contains(var));
+        }
+    }
+
+    #[test]
+    fn legacy_langfuse_key_names_are_accepted_and_xtrace_names_win() {
+        let c = cfg(&[
+            ("LANGFUSE_PUBLIC_KEY", "pk-l"),
+            ("LANGFUSE_SECRET_KEY", "sk-l"),
+        ])
+        .unwrap();
+        assert_eq!(c.project_keys.unwrap().public_key, "pk-l");
+        let c = cfg(&[
+            ("LANGFUSE_PUBLIC_KEY", "pk-l"),
+            ("LANGFUSE_SECRET_KEY", "sk-l"),
+            ("XTRACE_PUBLIC_KEY", "pk-x"),
+            ("XTRACE_SECRET_KEY", "sk-x"),
+        ])
+        .unwrap();
+        assert_eq!(c.project_keys.unwrap().public_key, "pk-x");
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug_output() {
+        let c = cfg(&[("API_BEARER_TOKEN", "very-secret-token")]).unwrap();
+        assert!(!format!("{c:?}").contains("very-secret-token"));
+    }
+}

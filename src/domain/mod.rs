@@ -1,0 +1,3 @@
+//! Types shared by the API, ingest and store layers.
+
+pub mod time;

@@ -1,0 +1,189 @@
+//! Application start-up: bind, connect, migrate, provision, build the HTTP server.
+//! `Application::build` does everything that can fail, in order, and returns the bound
+//! port with the server future, so tests can run the real app on port 0.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_cors::Cors;
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use sqlx::PgPool;
+use tracing_actix_web::TracingLogger;
+use utoipa_actix_web::service_config::ServiceConfig;
+use utoipa_actix_web::AppExt;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::api;
+use crate::auth::{KeyCache, RateLimiter};
+use crate::bootstrap::{self, GeneratedCredentials};
+use crate::config::Config;
+use crate::error::{self, ApiError};
+
+/// Shared state of all workers, in one `web::Data`.
+#[derive(Debug)]
+pub struct AppState {
+    /// Database pool.
+    pub pool: PgPool,
+    /// Configuration.
+    pub config: Arc<Config>,
+    /// The admin bearer token in force (configured or generated).
+    pub bearer_token: String,
+    /// Cached key lookups.
+    pub keys: KeyCache,
+    /// Per-credential read rate limiter.
+    pub limiter: RateLimiter,
+    /// Path templates of every route, to tell 405 from 404.
+    pub route_templates: Vec<Vec<String>>,
+}
+
+/// Every route the server serves; each registration also adds its path to the spec.
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(api::health::healthz)
+        .service(api::health::readyz)
+        .service(api::health::health)
+        .service(api::health::ready)
+        .service(api::projects::get_projects)
+        .service(api::projects::create_project)
+        .service(api::projects::update_project)
+        .service(api::projects::delete_project)
+        .service(api::projects::list_api_keys)
+        .service(api::projects::create_api_key)
+        .service(api::projects::delete_api_key)
+        .service(api::projects::list_organization_projects)
+        .service(api::projects::list_organization_api_keys);
+}
+
+/// A built, not yet running, application.
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+    generated: GeneratedCredentials,
+}
+
+impl Application {
+    /// Binds `config.bind_addr`, connects to `database_url`, migrates, provisions
+    /// projects and keys, and builds the server.
+    pub async fn build(config: Config, database_url: &str) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(config.bind_addr)
+            .map_err(|e| anyhow::anyhow!("cannot bind BIND_ADDR={}: {e}", config.bind_addr))?;
+        let port = listener.local_addr()?.port();
+        let pool = crate::db::connect(database_url, config.db_max_connections).await?;
+        crate::db::migrate(&pool).await?;
+        let generated = bootstrap::resolve_credentials(&config)?;
+        bootstrap::provision(&pool, &config, &generated).await?;
+        let bearer_token = match (&config.api_bearer_token, &generated.bearer_token) {
+            (Some(t), _) => t.expose().to_string(),
+            (None, Some(t)) => t.clone(),
+            (None, None) => unreachable!("resolve_credentials generates a token when none is set"),
+        };
+        let route_templates = crate::openapi::document()
+            .paths
+            .paths
+            .keys()
+            .map(|p| split_path(p))
+            .collect();
+        let state = web::Data::new(AppState {
+            pool,
+            limiter: RateLimiter::new(config.rate_limit_qps, config.rate_limit_burst),
+            config: Arc::new(config),
+            bearer_token,
+            keys: KeyCache::default(),
+            route_templates,
+        });
+        let server = build_server(listener, state.clone())?;
+        Ok(Self {
+            port,
+            server,
+            state,
+            generated,
+        })
+    }
+
+    /// The bound port (useful with port 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Shared state (pool, config) for callers that need it after start.
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
+    /// Credentials generated for this run (empty when everything was configured).
+    pub fn generated(&self) -> &GeneratedCredentials {
+        &self.generated
+    }
+
+    /// Runs until the server stops (SIGINT/SIGTERM, or a stop through its handle).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+
+    /// The server handle, to stop it from elsewhere.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+}
+
+fn build_server(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Server> {
+    let limit = state.config.max_body_bytes;
+    let spec = crate::openapi::document();
+    let server = HttpServer::new(move || {
+        let (app, _) = App::new()
+            .into_utoipa_app()
+            .openapi(crate::openapi::ApiDoc::openapi_base())
+            .configure(routes)
+            .split_for_parts();
+        app.app_data(state.clone())
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(limit)
+                    .error_handler(error::json_error_handler),
+            )
+            .app_data(web::PayloadConfig::new(limit))
+            .app_data(web::QueryConfig::default().error_handler(error::query_error_handler))
+            .app_data(web::PathConfig::default().error_handler(error::path_error_handler))
+            .service(SwaggerUi::new("/docs/{_:.*}").url("/api/public/openapi.json", spec.clone()))
+            .default_service(web::to(not_found))
+            .wrap(
+                Cors::default()
+                    .allow_any_origin()
+                    .allow_any_method()
+                    .allow_any_header()
+                    .max_age(86_400),
+            )
+            .wrap(TracingLogger::default())
+    })
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
+
+fn split_path(p: &str) -> Vec<String> {
+    p.trim_matches('/').split('/').map(str::to_string).collect()
+}
+
+/// JSON 404 for unknown paths; 405 when the path exists under another method.
+async fn not_found(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let segments = split_path(req.path());
+    let known = state.route_templates.iter().any(|t| {
+        t.len() == segments.len()
+            && t.iter()
+                .zip(&segments)
+                .all(|(t, s)| (t.starts_with('{') && t.ends_with('}')) || t == s)
+    });
+    Err(if known {
+        ApiError::MethodNotAllowed
+    } else {
+        ApiError::RouteNotFound
+    })
+}
+
+impl crate::openapi::ApiDoc {
+    /// The document without paths (paths are added by route registration).
+    pub fn openapi_base() -> utoipa::openapi::OpenApi {
+        <Self as utoipa::OpenApi>::openapi()
+    }
+}

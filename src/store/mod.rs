@@ -1,0 +1,4 @@
+//! The store layer: the only place SQL lives. Plain async functions per table family;
+//! every data function takes the project id as its first data argument.
+
+pub mod projects;
