@@ -1,1 +1,10 @@
+//! Integration suite: the real application against a real PostgreSQL, over HTTP.
+//! One module per resource; helpers in `helpers.rs`.
 
+mod helpers;
+
+mod auth;
+mod health;
+mod openapi;
+mod projects;
+mod zero_config;
