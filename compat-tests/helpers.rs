@@ -205,3 +205,31 @@ impl TestApp {
         (status, json)
     }
 }
+
+/// Creates a project through the admin API and a key pair for it: (id, public, secret).
+pub async fn create_project_with_key(app: &TestApp, name: &str) -> (String, String, String) {
+    let (status, project) = app
+        .send(
+            "POST",
+            "/api/public/projects",
+            Some(&app.bearer_auth()),
+            Some(&serde_json::json!({"name": name, "retention": 0})),
+        )
+        .await;
+    assert_eq!(status, 201, "project created: {project}");
+    let id = project["id"].as_str().expect("project id").to_string();
+    let (status, key) = app
+        .send(
+            "POST",
+            &format!("/api/public/projects/{id}/apiKeys"),
+            Some(&app.bearer_auth()),
+            Some(&serde_json::json!({"note": "test"})),
+        )
+        .await;
+    assert_eq!(status, 201, "key created: {key}");
+    (
+        id,
+        key["publicKey"].as_str().expect("publicKey").to_string(),
+        key["secretKey"].as_str().expect("secretKey").to_string(),
+    )
+}

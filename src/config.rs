@@ -53,6 +53,9 @@ pub struct Config {
     pub database_url: Option<Secret>,
     /// `XTRACE_DATA_DIR` (default `./.xtrace`): the managed cluster and generated credentials.
     pub data_dir: PathBuf,
+    /// `XTRACE_PG_BINDIR`: where `initdb`/`postgres` live; searched on PATH, via
+    /// `pg_config --bindir` and in `/usr/lib/postgresql/*/bin` when unset.
+    pub pg_bindir: Option<PathBuf>,
     /// `API_BEARER_TOKEN`: admin token acting on `DEFAULT_PROJECT_ID`; generated when absent.
     pub api_bearer_token: Option<Secret>,
     /// `BIND_ADDR` (default `127.0.0.1:8742`).
@@ -209,6 +212,7 @@ impl Config {
         Ok(Config {
             database_url,
             data_dir: PathBuf::from(get("XTRACE_DATA_DIR").unwrap_or_else(|| "./.xtrace".into())),
+            pg_bindir: get("XTRACE_PG_BINDIR").map(PathBuf::from),
             api_bearer_token: get("API_BEARER_TOKEN").map(Secret),
             bind_addr,
             default_project_id,

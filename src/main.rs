@@ -21,7 +21,7 @@ fn main() -> ExitCode {
     let mut managed = None;
     let database_url = match &config.database_url {
         Some(url) => url.expose().to_string(),
-        None => match ManagedPostgres::start(&config.data_dir) {
+        None => match ManagedPostgres::start_with(&config.data_dir, config.pg_bindir.as_deref()) {
             Ok(pg) => {
                 let url = pg.url("xtrace");
                 managed = Some(pg);

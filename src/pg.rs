@@ -33,9 +33,21 @@ struct RunAs {
 
 impl ManagedPostgres {
     /// Initialises (first time) and starts a cluster under `dir`, waiting until it accepts
-    /// connections.
+    /// connections. Binaries are searched for as [`find_bindir`] describes.
     pub fn start(dir: &Path) -> anyhow::Result<Self> {
-        let bin = find_bindir()?;
+        Self::start_with(dir, None)
+    }
+
+    /// As [`ManagedPostgres::start`], with the binaries taken from `bindir` when given.
+    pub fn start_with(dir: &Path, bindir: Option<&Path>) -> anyhow::Result<Self> {
+        let bin = match bindir {
+            Some(d) if d.join("initdb").is_file() && d.join("postgres").is_file() => d.to_path_buf(),
+            Some(d) => bail!(
+                "PostgreSQL binaries (initdb, postgres) not found in XTRACE_PG_BINDIR={}: install PostgreSQL (e.g. `apt-get install postgresql`) or set DATABASE_URL to an existing server",
+                d.display()
+            ),
+            None => find_bindir()?,
+        };
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create data directory {}", dir.display()))?;
         let dir = dir
@@ -256,7 +268,7 @@ fn free_port() -> anyhow::Result<u16> {
 
 /// Finds the directory holding `initdb` and `postgres`: PATH, `pg_config --bindir`, then
 /// Debian's versioned directories (newest first).
-fn find_bindir() -> anyhow::Result<PathBuf> {
+pub fn find_bindir() -> anyhow::Result<PathBuf> {
     let has_both = |d: &Path| d.join("initdb").is_file() && d.join("postgres").is_file();
     if let Some(path) = std::env::var_os("PATH") {
         for d in std::env::split_paths(&path) {

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The README's test command: installs what the tests need, then runs every test.
+#   bash compat-tests/run.sh
+# Unit tests and the integration suite (compat-tests/, against a real PostgreSQL that the
+# suite starts itself, or TEST_DATABASE_URL) run through cargo; the SDK suites in
+# compat-tests/python and compat-tests/js run when their directories exist.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+have_pg() {
+  command -v initdb >/dev/null 2>&1 && command -v postgres >/dev/null 2>&1 && return 0
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1
+}
+if [ -z "${TEST_DATABASE_URL:-}" ] && ! have_pg; then
+  echo "PostgreSQL binaries not found: installing the postgresql package" >&2
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq postgresql >/dev/null
+fi
+
+cargo build --all-targets --locked
+cargo test --all-targets --locked -- --test-threads "${TEST_THREADS:-8}"
+
+for suite in compat-tests/python/run.sh compat-tests/js/run.sh; do
+  if [ -f "$suite" ]; then
+    echo "== $suite"
+    bash "$suite"
+  fi
+done
