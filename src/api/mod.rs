@@ -2,7 +2,9 @@
 //! store or ingest function, map the result.
 
 pub mod health;
+pub mod ingestion;
 pub mod projects;
+pub mod scores_write;
 
 use serde::Serialize;
 use utoipa::ToSchema;
