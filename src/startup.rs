@@ -35,6 +35,8 @@ pub struct AppState {
     pub limiter: RateLimiter,
     /// Path templates of every route, to tell 405 from 404.
     pub route_templates: Vec<Vec<String>>,
+    /// Model catalogue and usage/cost derivation (shared with the ingest worker).
+    pub pricing: crate::pricing::Pricing,
 }
 
 /// Every route the server serves; each registration also adds its path to the spec.
@@ -51,7 +53,11 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(api::projects::create_api_key)
         .service(api::projects::delete_api_key)
         .service(api::projects::list_organization_projects)
-        .service(api::projects::list_organization_api_keys);
+        .service(api::projects::list_organization_api_keys)
+        .service(api::models::list_models)
+        .service(api::models::create_model)
+        .service(api::models::get_model)
+        .service(api::models::delete_model);
 }
 
 /// A built, not yet running, application.
@@ -73,6 +79,8 @@ impl Application {
         crate::db::migrate(&pool).await?;
         let generated = bootstrap::resolve_credentials(&config)?;
         bootstrap::provision(&pool, &config, &generated).await?;
+        let pricing = crate::pricing::Pricing::new(pool.clone());
+        pricing.seed_default_models().await?;
         let bearer_token = match (&config.api_bearer_token, &generated.bearer_token) {
             (Some(t), _) => t.expose().to_string(),
             (None, Some(t)) => t.clone(),
@@ -91,6 +99,7 @@ impl Application {
             bearer_token,
             keys: KeyCache::default(),
             route_templates,
+            pricing,
         });
         let server = build_server(listener, state.clone())?;
         Ok(Self {
