@@ -5,6 +5,8 @@ mod helpers;
 
 mod auth;
 mod health;
+mod models;
 mod openapi;
+mod pricing;
 mod projects;
 mod zero_config;

@@ -486,7 +486,7 @@ async fn load_model(
 }
 
 /// Langfuse `models_list`: the project's models and the global ones, by model name.
-#[utoipa::path(tag = "Models", security(("BasicAuth" = [])), params(ListModelsQuery),
+#[utoipa::path(tag = "Models", security(("BasicAuth" = []), ("BearerAuth" = [])), params(ListModelsQuery),
     responses((status = 200, body = PaginatedModels), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 #[get("/api/public/models")]
 pub async fn list_models(
@@ -512,7 +512,7 @@ pub async fn list_models(
 }
 
 /// Langfuse `models_get`: one model visible to the project.
-#[utoipa::path(tag = "Models", security(("BasicAuth" = [])), params(("id" = String, Path)),
+#[utoipa::path(tag = "Models", security(("BasicAuth" = []), ("BearerAuth" = [])), params(("id" = String, Path)),
     responses((status = 200, body = Model), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[get("/api/public/models/{id}")]
 pub async fn get_model(
@@ -527,7 +527,7 @@ pub async fn get_model(
 }
 
 /// Langfuse `models_create`: a project model with flat prices or pricing tiers.
-#[utoipa::path(tag = "Models", security(("BasicAuth" = [])), request_body = CreateModelRequest,
+#[utoipa::path(tag = "Models", security(("BasicAuth" = []), ("BearerAuth" = [])), request_body = CreateModelRequest,
     responses((status = 200, body = Model), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 #[post("/api/public/models")]
 pub async fn create_model(
@@ -578,7 +578,7 @@ pub async fn create_model(
 
 /// Langfuse `models_delete`: deletes a project model. Global models cannot be deleted
 /// (override them with a project model of the same name instead).
-#[utoipa::path(tag = "Models", security(("BasicAuth" = [])), params(("id" = String, Path)),
+#[utoipa::path(tag = "Models", security(("BasicAuth" = []), ("BearerAuth" = [])), params(("id" = String, Path)),
     responses((status = 200, body = MessageResponse), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[delete("/api/public/models/{id}")]
 pub async fn delete_model(
