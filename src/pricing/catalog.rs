@@ -120,8 +120,11 @@ pub struct Catalog {
     pub loaded_at: Instant,
     global: Vec<Arc<ModelDef>>,
     projects: HashMap<String, Vec<Arc<ModelDef>>>,
-    memo: Mutex<HashMap<(String, String), Option<Arc<ModelDef>>>>,
+    memo: Mutex<HashMap<MemoKey, Option<Arc<ModelDef>>>>,
 }
+
+/// (project id, model name) of a memoised match.
+type MemoKey = (String, String);
 
 /// Memo entries kept before the memo is cleared (distinct project × model names).
 const MEMO_LIMIT: usize = 10_000;

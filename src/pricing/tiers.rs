@@ -194,7 +194,7 @@ fn condition_holds(
                 Some(v @ (Value::Number(_) | Value::Bool(_))) => v.to_string(),
                 _ => return false,
             };
-            values.iter().any(|v| *v == text)
+            values.contains(&text)
         }
     }
 }
