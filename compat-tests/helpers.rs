@@ -88,10 +88,6 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// Database URL of this test.
     pub database_url: String,
-    /// Data directory of this app.
-    pub data_dir: PathBuf,
-    /// Stops the server.
-    pub handle: actix_web::dev::ServerHandle,
 }
 
 /// Spawns the app with default test configuration.
@@ -128,7 +124,6 @@ pub async fn spawn_app_on(database_url: &str, vars: &[(&str, &str)]) -> TestApp 
         .await
         .expect("application builds");
     let address = format!("http://127.0.0.1:{}", app.port());
-    let handle = app.handle();
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
@@ -137,8 +132,6 @@ pub async fn spawn_app_on(database_url: &str, vars: &[(&str, &str)]) -> TestApp 
         bearer_token: env.get("API_BEARER_TOKEN").cloned().unwrap_or_default(),
         client: reqwest::Client::new(),
         database_url: database_url.to_string(),
-        data_dir,
-        handle,
     }
 }
 

@@ -6,6 +6,8 @@ mod helpers;
 mod auth;
 mod health;
 mod ingestion;
+mod models;
 mod openapi;
+mod pricing;
 mod projects;
 mod zero_config;

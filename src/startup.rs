@@ -38,6 +38,7 @@ pub struct AppState {
     /// The ingest queue (every write path goes through it).
     pub ingest: crate::ingest::IngestHandle,
     /// Model catalogue and usage/cost derivation.
+    /// Model catalogue and usage/cost derivation (shared with the ingest worker).
     pub pricing: crate::pricing::Pricing,
 }
 
@@ -64,7 +65,11 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(api::ingestion::create_generation_legacy)
         .service(api::ingestion::update_generation_legacy)
         .service(api::ingestion::create_event_legacy)
-        .service(api::scores_write::create_score);
+        .service(api::scores_write::create_score)
+        .service(api::models::list_models)
+        .service(api::models::create_model)
+        .service(api::models::get_model)
+        .service(api::models::delete_model);
 }
 
 /// A built, not yet running, application.
@@ -87,6 +92,8 @@ impl Application {
         crate::db::migrate(&pool).await?;
         let generated = bootstrap::resolve_credentials(&config)?;
         bootstrap::provision(&pool, &config, &generated).await?;
+        let pricing = crate::pricing::Pricing::new(pool.clone());
+        pricing.seed_default_models().await?;
         let bearer_token = match (&config.api_bearer_token, &generated.bearer_token) {
             (Some(t), _) => t.expose().to_string(),
             (None, Some(t)) => t.clone(),
@@ -98,7 +105,6 @@ impl Application {
             .keys()
             .map(|p| split_path(p))
             .collect();
-        let pricing = crate::pricing::Pricing::new(pool.clone());
         let (ingest, ingest_task) = crate::ingest::worker::spawn(
             pool.clone(),
             pricing.clone(),

@@ -3,6 +3,7 @@
 
 pub mod health;
 pub mod ingestion;
+pub mod models;
 pub mod projects;
 pub mod scores_write;
 

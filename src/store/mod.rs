@@ -2,4 +2,5 @@
 //! every data function takes the project id as its first data argument.
 
 pub mod ingest;
+pub mod models;
 pub mod projects;
