@@ -51,7 +51,9 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(api::projects::create_api_key)
         .service(api::projects::delete_api_key)
         .service(api::projects::list_organization_projects)
-        .service(api::projects::list_organization_api_keys);
+        .service(api::projects::list_organization_api_keys)
+        .service(api::otel::export_traces)
+        .service(api::otel::export_metrics);
 }
 
 /// A built, not yet running, application.

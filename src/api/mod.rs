@@ -2,6 +2,7 @@
 //! store or ingest function, map the result.
 
 pub mod health;
+pub mod otel;
 pub mod projects;
 
 use serde::Serialize;
