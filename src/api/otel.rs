@@ -61,7 +61,7 @@ impl ResponseError for OtelError {
     }
 }
 
-fn header_str<'a>(req: &'a HttpRequest, name: impl header::AsHeaderName) -> Option<&'a str> {
+fn header_str(req: &HttpRequest, name: impl header::AsHeaderName) -> Option<&str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -94,7 +94,9 @@ fn success(encoding: Option<Encoding>) -> HttpResponse {
         Some(Encoding::Protobuf) => HttpResponse::Ok()
             .content_type(PROTOBUF)
             .body(ExportTraceServiceResponse::default().encode_to_vec()),
-        _ => HttpResponse::Ok().content_type(ContentType::json()).body("{}"),
+        _ => HttpResponse::Ok()
+            .content_type(ContentType::json())
+            .body("{}"),
     }
 }
 
@@ -148,5 +150,8 @@ pub async fn export_traces(
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 #[post("/api/public/otel/v1/metrics")]
 pub async fn export_metrics(_auth: ProjectAuth, req: HttpRequest) -> HttpResponse {
-    success(Encoding::from_content_type(header_str(&req, header::CONTENT_TYPE)))
+    success(Encoding::from_content_type(header_str(
+        &req,
+        header::CONTENT_TYPE,
+    )))
 }

@@ -102,7 +102,13 @@ pub fn js_to_string(v: &Value) -> String {
         },
         Value::Array(a) => a
             .iter()
-            .map(|x| if x.is_null() { String::new() } else { js_to_string(x) })
+            .map(|x| {
+                if x.is_null() {
+                    String::new()
+                } else {
+                    js_to_string(x)
+                }
+            })
             .collect::<Vec<_>>()
             .join(","),
         Value::Object(_) => "[object Object]".into(),
@@ -165,11 +171,17 @@ mod tests {
             (av(AnyKind::IntValue(42)), json!(42)),
             (av(AnyKind::DoubleValue(0.5)), json!(0.5)),
             (av(AnyKind::DoubleValue(f64::NAN)), json!("NaN")),
-            (av(AnyKind::DoubleValue(f64::NEG_INFINITY)), json!("-Infinity")),
+            (
+                av(AnyKind::DoubleValue(f64::NEG_INFINITY)),
+                json!("-Infinity"),
+            ),
             (av(AnyKind::BoolValue(true)), json!(true)),
             (
                 av(AnyKind::ArrayValue(ArrayValue {
-                    values: vec![av(AnyKind::StringValue("a".into())), av(AnyKind::IntValue(1))],
+                    values: vec![
+                        av(AnyKind::StringValue("a".into())),
+                        av(AnyKind::IntValue(1)),
+                    ],
                 })),
                 json!(["a", 1]),
             ),
@@ -186,6 +198,7 @@ mod tests {
             values: vec![KeyValue {
                 key: "k".into(),
                 value: Some(av(AnyKind::StringValue("v".into()))),
+                ..Default::default()
             }],
         }));
         let Value::String(text) = any_to_json(Some(&v)) else {

@@ -94,7 +94,9 @@ pub fn has_trace_updates(attrs: &Attrs) -> bool {
         "tag.tags",
     ];
     EXACT.iter().any(|k| truthy(attrs.get(*k)))
-        || attrs.keys().any(|k| k.starts_with("langfuse.trace.metadata"))
+        || attrs
+            .keys()
+            .any(|k| k.starts_with("langfuse.trace.metadata"))
 }
 
 fn first_truthy_string(attrs: &Attrs, keys: &[&str]) -> Option<String> {
@@ -443,10 +445,14 @@ type Usage = std::collections::BTreeMap<String, f64>;
 /// Subtracts cache reads/writes from `input` and reasoning/audio from `output` (floored at
 /// 0), so the buckets do not count twice.
 fn subtract_details(u: &mut Usage, force: bool) {
-    let input_parts: f64 = ["input_cached_tokens", "input_cache_creation", "input_cache_read"]
-        .iter()
-        .filter_map(|k| u.get(*k))
-        .sum();
+    let input_parts: f64 = [
+        "input_cached_tokens",
+        "input_cache_creation",
+        "input_cache_read",
+    ]
+    .iter()
+    .filter_map(|k| u.get(*k))
+    .sum();
     let output_parts: f64 = ["output_reasoning_tokens", "output_audio_tokens"]
         .iter()
         .filter_map(|k| u.get(*k))
@@ -548,9 +554,15 @@ fn vercel_usage(attrs: &Attrs) -> Value {
     }
     for (key, target) in [
         ("ai.usage.cachedInputTokens", "input_cached_tokens"),
-        ("gen_ai.usage.cache_read.input_tokens", "input_cached_tokens"),
+        (
+            "gen_ai.usage.cache_read.input_tokens",
+            "input_cached_tokens",
+        ),
         ("ai.usage.reasoningTokens", "output_reasoning_tokens"),
-        ("gen_ai.usage.cache_creation.input_tokens", "input_cache_creation"),
+        (
+            "gen_ai.usage.cache_creation.input_tokens",
+            "input_cache_creation",
+        ),
     ] {
         if !u.contains_key(target) {
             if let Some(v) = attrs.get(key).and_then(vercel_count) {
@@ -567,18 +579,30 @@ fn vercel_usage(attrs: &Attrs) -> Value {
         };
         if let Some(openai) = meta.get("openai") {
             set_default("input_cached_tokens", openai.get("cachedPromptTokens"));
-            set_default("accepted_prediction_tokens", openai.get("acceptedPredictionTokens"));
-            set_default("rejected_prediction_tokens", openai.get("rejectedPredictionTokens"));
+            set_default(
+                "accepted_prediction_tokens",
+                openai.get("acceptedPredictionTokens"),
+            );
+            set_default(
+                "rejected_prediction_tokens",
+                openai.get("rejectedPredictionTokens"),
+            );
             set_default("output_reasoning_tokens", openai.get("reasoningTokens"));
         }
         if let Some(usage) = meta.get("anthropic").and_then(|a| a.get("usage")) {
-            set_default("input_cache_creation", usage.get("cache_creation_input_tokens"));
+            set_default(
+                "input_cache_creation",
+                usage.get("cache_creation_input_tokens"),
+            );
             set_default("input_cached_tokens", usage.get("cache_read_input_tokens"));
         }
         if let Some(usage) = meta.get("bedrock").and_then(|b| b.get("usage")) {
             set_default("input_cache_read", usage.get("cacheReadInputTokens"));
             set_default("input_cache_write", usage.get("cacheWriteInputTokens"));
-            set_default("input_cache_creation", usage.get("cacheCreationInputTokens"));
+            set_default(
+                "input_cache_creation",
+                usage.get("cacheCreationInputTokens"),
+            );
         }
     }
     subtract_details(&mut u, true);
@@ -664,11 +688,19 @@ pub fn prompt(attrs: &Attrs) -> Option<(String, i64)> {
     let name = present(attrs.get("langfuse.observation.prompt.name"))
         .or_else(|| present(attrs.get("langfuse.prompt.name")))
         .cloned()
-        .or_else(|| vercel.as_ref().and_then(|v| present(v.get("name")).cloned()))?;
+        .or_else(|| {
+            vercel
+                .as_ref()
+                .and_then(|v| present(v.get("name")).cloned())
+        })?;
     let version = present(attrs.get("langfuse.observation.prompt.version"))
         .or_else(|| present(attrs.get("langfuse.prompt.version")))
         .cloned()
-        .or_else(|| vercel.as_ref().and_then(|v| present(v.get("version")).cloned()))?;
+        .or_else(|| {
+            vercel
+                .as_ref()
+                .and_then(|v| present(v.get("version")).cloned())
+        })?;
     let version = js_number(&version).filter(|f| f.fract() == 0.0)? as i64;
     Some((js_stringify(&name), version))
 }
@@ -705,17 +737,24 @@ mod tests {
 
     #[test]
     fn trace_properties() {
-        let a = attrs(json!({"user.id": "u", "langfuse.session.id": "s", "session.id": "other", "langfuse.trace.public": "true"}));
+        let a = attrs(
+            json!({"user.id": "u", "langfuse.session.id": "s", "session.id": "other", "langfuse.trace.public": "true"}),
+        );
         assert_eq!(user_id(&a).as_deref(), Some("u"));
         assert_eq!(session_id(&a).as_deref(), Some("s"));
         assert_eq!(public(&a), Some(true));
         assert_eq!(public(&Attrs::new()), None);
-        let conv = attrs(json!({"gen_ai.conversation.id": "c", "ai.telemetry.metadata.userId": "vu"}));
+        let conv =
+            attrs(json!({"gen_ai.conversation.id": "c", "ai.telemetry.metadata.userId": "vu"}));
         assert_eq!(session_id(&conv).as_deref(), Some("c"));
         assert_eq!(user_id(&conv).as_deref(), Some("vu"));
         assert!(has_trace_updates(&conv));
-        assert!(has_trace_updates(&attrs(json!({"langfuse.trace.metadata.k": ""}))));
-        assert!(!has_trace_updates(&attrs(json!({"langfuse.observation.input": "x"}))));
+        assert!(has_trace_updates(&attrs(
+            json!({"langfuse.trace.metadata.k": ""})
+        )));
+        assert!(!has_trace_updates(&attrs(
+            json!({"langfuse.observation.input": "x"})
+        )));
     }
 
     #[test]
@@ -735,11 +774,31 @@ mod tests {
     #[test]
     fn environments() {
         let cases = [
-            (json!({"langfuse.environment": "Production"}), json!({}), "production"),
-            (json!({}), json!({"deployment.environment.name": "staging"}), "staging"),
-            (json!({"deployment.environment": "span"}), json!({"langfuse.environment": "res"}), "res"),
-            (json!({"langfuse.environment": "langfuse-prod"}), json!({}), "prod"),
-            (json!({"langfuse.environment": "bad env!"}), json!({}), "default"),
+            (
+                json!({"langfuse.environment": "Production"}),
+                json!({}),
+                "production",
+            ),
+            (
+                json!({}),
+                json!({"deployment.environment.name": "staging"}),
+                "staging",
+            ),
+            (
+                json!({"deployment.environment": "span"}),
+                json!({"langfuse.environment": "res"}),
+                "res",
+            ),
+            (
+                json!({"langfuse.environment": "langfuse-prod"}),
+                json!({}),
+                "prod",
+            ),
+            (
+                json!({"langfuse.environment": "bad env!"}),
+                json!({}),
+                "default",
+            ),
             (json!({}), json!({}), "default"),
         ];
         for (a, r, expected) in cases {
@@ -749,27 +808,69 @@ mod tests {
 
     #[test]
     fn names_and_levels() {
-        assert_eq!(observation_name("span", &attrs(json!({"gen_ai.tool.name": "search"}))), "search");
-        assert_eq!(observation_name("span", &attrs(json!({"logfire.msg": "running"}))), "running");
         assert_eq!(
-            observation_name("span", &attrs(json!({"ai.operationId": "ai.generateText", "ai.telemetry.functionId": "fn"}))),
+            observation_name("span", &attrs(json!({"gen_ai.tool.name": "search"}))),
+            "search"
+        );
+        assert_eq!(
+            observation_name("span", &attrs(json!({"logfire.msg": "running"}))),
+            "running"
+        );
+        assert_eq!(
+            observation_name(
+                "span",
+                &attrs(
+                    json!({"ai.operationId": "ai.generateText", "ai.telemetry.functionId": "fn"})
+                )
+            ),
             "fn:ai.generateText"
         );
         assert_eq!(observation_name("span", &Attrs::new()), "span");
-        assert_eq!(level(&attrs(json!({"langfuse.observation.level": "warn"})), 2, "", ""), "WARNING");
+        assert_eq!(
+            level(
+                &attrs(json!({"langfuse.observation.level": "warn"})),
+                2,
+                "",
+                ""
+            ),
+            "WARNING"
+        );
         assert_eq!(level(&Attrs::new(), 2, "", ""), "ERROR");
-        assert_eq!(level(&Attrs::new(), 0, "livekit-agents", "tts_node"), "DEBUG");
-        assert_eq!(level(&attrs(json!({"langfuse.observation.level": "nonsense"})), 0, "", ""), "DEFAULT");
+        assert_eq!(
+            level(&Attrs::new(), 0, "livekit-agents", "tts_node"),
+            "DEBUG"
+        );
+        assert_eq!(
+            level(
+                &attrs(json!({"langfuse.observation.level": "nonsense"})),
+                0,
+                "",
+                ""
+            ),
+            "DEFAULT"
+        );
     }
 
     #[test]
     fn models_and_parameters() {
-        let a = attrs(json!({"gen_ai.request.model": "gpt-4o", "gen_ai.response.model": "gpt-4o-2024", "gen_ai.request.temperature": 0.2, "gen_ai.request.stop": ["x"]}));
+        let a = attrs(
+            json!({"gen_ai.request.model": "gpt-4o", "gen_ai.response.model": "gpt-4o-2024", "gen_ai.request.temperature": 0.2, "gen_ai.request.stop": ["x"]}),
+        );
         assert_eq!(model_name(&a, "s").as_deref(), Some("gpt-4o-2024"));
-        assert_eq!(model_parameters(&a, "s"), json!({"temperature": 0.2, "stop": "[\"x\"]"}));
-        let explicit = attrs(json!({"langfuse.observation.model.parameters": "{\"max_tokens\":10,\"stream\":true}"}));
-        assert_eq!(model_parameters(&explicit, "s"), json!({"max_tokens": 10, "stream": "true"}));
-        let vercel = attrs(json!({"gen_ai.request.max_tokens": 100, "gen_ai.response.finish_reasons": ["stop"], "ai.model.provider": "openai.chat"}));
+        assert_eq!(
+            model_parameters(&a, "s"),
+            json!({"temperature": 0.2, "stop": "[\"x\"]"})
+        );
+        let explicit = attrs(
+            json!({"langfuse.observation.model.parameters": "{\"max_tokens\":10,\"stream\":true}"}),
+        );
+        assert_eq!(
+            model_parameters(&explicit, "s"),
+            json!({"max_tokens": 10, "stream": "true"})
+        );
+        let vercel = attrs(
+            json!({"gen_ai.request.max_tokens": 100, "gen_ai.response.finish_reasons": ["stop"], "ai.model.provider": "openai.chat"}),
+        );
         let p = model_parameters(&vercel, "ai");
         assert_eq!(p["maxTokens"], json!("100"));
         assert_eq!(p["finishReason"], json!("stop"));
@@ -777,7 +878,9 @@ mod tests {
         assert_eq!(p["temperature"], Value::Null);
         let oi = attrs(json!({"llm.invocation_parameters": "{\"temperature\":1}"}));
         assert_eq!(model_parameters(&oi, "s"), json!({"temperature": 1}));
-        let agent = attrs(json!({"gen_ai.operation.name": "invoke_agent", "gen_ai.request.model": "m", "gen_ai.usage.input_tokens": 5}));
+        let agent = attrs(
+            json!({"gen_ai.operation.name": "invoke_agent", "gen_ai.request.model": "m", "gen_ai.usage.input_tokens": 5}),
+        );
         assert_eq!(model_name(&agent, "ai"), None);
         assert_eq!(usage_details(&agent, "ai"), json!({}));
     }
@@ -785,16 +888,66 @@ mod tests {
     #[test]
     fn usage_normalisation() {
         let cases: Vec<(&str, Value, &str, Value)> = vec![
-            ("explicit", json!({"langfuse.observation.usage_details": "{\"input\":3,\"output\":4}", "gen_ai.usage.input_tokens": 99}), "s", json!({"input": 3, "output": 4})),
-            ("reasoning subtracted", json!({"gen_ai.usage.input_tokens": 100, "gen_ai.usage.output_tokens": 600, "gen_ai.usage.reasoning_tokens": 500, "gen_ai.usage.total_tokens": 700}), "s", json!({"input": 100, "output": 100, "output_reasoning_tokens": 500, "total": 700})),
-            ("thoughts tokens", json!({"gen_ai.usage.prompt_tokens": 50, "gen_ai.usage.completion_tokens": 300, "gen_ai.usage.thoughts_tokens": 200}), "s", json!({"input": 50, "output": 100, "output_reasoning_tokens": 200})),
-            ("openinference counts", json!({"llm.token_count.prompt": 80, "llm.token_count.completion": 150, "llm.token_count.reasoning_tokens": 120, "llm.token_count.total": 230}), "s", json!({"input": 80, "output": 30, "output_reasoning_tokens": 120, "total": 230})),
-            ("cache read and write", json!({"gen_ai.usage.input_tokens": 48183, "gen_ai.usage.output_tokens": 714, "gen_ai.usage.cache_read.input_tokens": 47105, "gen_ai.usage.cache_creation.input_tokens": 500}), "s", json!({"input": 578, "output": 714, "input_cached_tokens": 47105, "input_cache_creation": 500})),
-            ("cost is not usage; other keys kept", json!({"gen_ai.usage.cost": 0.1, "gen_ai.usage.details.image_tokens": 7, "gen_ai.usage.input_tokens": "12"}), "s", json!({"input": 12, "image_tokens": 7})),
-            ("vercel", json!({"gen_ai.usage.prompt_tokens": 100, "gen_ai.usage.completion_tokens": 50, "ai.usage.tokens": 150, "ai.usage.cachedInputTokens": "30", "ai.usage.reasoningTokens": "{\"intValue\":10}"}), "ai", json!({"input": 70, "output": 40, "total": 150, "input_cached_tokens": 30, "output_reasoning_tokens": 10})),
-            ("vercel ai sdk 7 gen_ai cache", json!({"gen_ai.usage.input_tokens": 48183, "gen_ai.usage.output_tokens": 714, "gen_ai.usage.cache_read.input_tokens": 47105, "gen_ai.usage.cache_creation.input_tokens": 1076}), "ai", json!({"input": 2, "output": 714, "input_cached_tokens": 47105, "input_cache_creation": 1076})),
-            ("vercel anthropic metadata", json!({"gen_ai.usage.input_tokens": 20, "gen_ai.usage.output_tokens": 5, "ai.response.providerMetadata": "{\"anthropic\":{\"usage\":{\"cache_creation_input_tokens\":3,\"cache_read_input_tokens\":10}}}"}), "ai", json!({"input": 7, "output": 5, "input_cache_creation": 3, "input_cached_tokens": 10})),
-            ("pydantic-ai", json!({"gen_ai.usage.input_tokens": 10, "gen_ai.usage.output_tokens": 2, "gen_ai.usage.cache_read_tokens": 4}), "pydantic-ai", json!({"input": 10, "output": 2, "input_cache_read": 4})),
+            (
+                "explicit",
+                json!({"langfuse.observation.usage_details": "{\"input\":3,\"output\":4}", "gen_ai.usage.input_tokens": 99}),
+                "s",
+                json!({"input": 3, "output": 4}),
+            ),
+            (
+                "reasoning subtracted",
+                json!({"gen_ai.usage.input_tokens": 100, "gen_ai.usage.output_tokens": 600, "gen_ai.usage.reasoning_tokens": 500, "gen_ai.usage.total_tokens": 700}),
+                "s",
+                json!({"input": 100, "output": 100, "output_reasoning_tokens": 500, "total": 700}),
+            ),
+            (
+                "thoughts tokens",
+                json!({"gen_ai.usage.prompt_tokens": 50, "gen_ai.usage.completion_tokens": 300, "gen_ai.usage.thoughts_tokens": 200}),
+                "s",
+                json!({"input": 50, "output": 100, "output_reasoning_tokens": 200}),
+            ),
+            (
+                "openinference counts",
+                json!({"llm.token_count.prompt": 80, "llm.token_count.completion": 150, "llm.token_count.reasoning_tokens": 120, "llm.token_count.total": 230}),
+                "s",
+                json!({"input": 80, "output": 30, "output_reasoning_tokens": 120, "total": 230}),
+            ),
+            (
+                "cache read and write",
+                json!({"gen_ai.usage.input_tokens": 48183, "gen_ai.usage.output_tokens": 714, "gen_ai.usage.cache_read.input_tokens": 47105, "gen_ai.usage.cache_creation.input_tokens": 500}),
+                "s",
+                json!({"input": 578, "output": 714, "input_cached_tokens": 47105, "input_cache_creation": 500}),
+            ),
+            (
+                "cost is not usage; other keys kept",
+                json!({"gen_ai.usage.cost": 0.1, "gen_ai.usage.details.image_tokens": 7, "gen_ai.usage.input_tokens": "12"}),
+                "s",
+                json!({"input": 12, "image_tokens": 7}),
+            ),
+            (
+                "vercel",
+                json!({"gen_ai.usage.prompt_tokens": 100, "gen_ai.usage.completion_tokens": 50, "ai.usage.tokens": 150, "ai.usage.cachedInputTokens": "30", "ai.usage.reasoningTokens": "{\"intValue\":10}"}),
+                "ai",
+                json!({"input": 70, "output": 40, "total": 150, "input_cached_tokens": 30, "output_reasoning_tokens": 10}),
+            ),
+            (
+                "vercel ai sdk 7 gen_ai cache",
+                json!({"gen_ai.usage.input_tokens": 48183, "gen_ai.usage.output_tokens": 714, "gen_ai.usage.cache_read.input_tokens": 47105, "gen_ai.usage.cache_creation.input_tokens": 1076}),
+                "ai",
+                json!({"input": 2, "output": 714, "input_cached_tokens": 47105, "input_cache_creation": 1076}),
+            ),
+            (
+                "vercel anthropic metadata",
+                json!({"gen_ai.usage.input_tokens": 20, "gen_ai.usage.output_tokens": 5, "ai.response.providerMetadata": "{\"anthropic\":{\"usage\":{\"cache_creation_input_tokens\":3,\"cache_read_input_tokens\":10}}}"}),
+                "ai",
+                json!({"input": 7, "output": 5, "input_cache_creation": 3, "input_cached_tokens": 10}),
+            ),
+            (
+                "pydantic-ai",
+                json!({"gen_ai.usage.input_tokens": 10, "gen_ai.usage.output_tokens": 2, "gen_ai.usage.cache_read_tokens": 4}),
+                "pydantic-ai",
+                json!({"input": 10, "output": 2, "input_cache_read": 4}),
+            ),
         ];
         for (name, a, scope, expected) in cases {
             assert_eq!(usage_details(&attrs(a), scope), expected, "{name}");
@@ -803,27 +956,66 @@ mod tests {
 
     #[test]
     fn costs() {
-        assert_eq!(cost_details(&attrs(json!({"langfuse.observation.cost_details": "{\"total\":0.5}"})), "s"), json!({"total": 0.5}));
-        assert_eq!(cost_details(&attrs(json!({"gen_ai.usage.cost": 0.25})), "s"), json!({"total": 0.25}));
-        assert_eq!(cost_details(&attrs(json!({"llm.cost.total": "0.125"})), "s"), json!({"total": 0.125}));
+        assert_eq!(
+            cost_details(
+                &attrs(json!({"langfuse.observation.cost_details": "{\"total\":0.5}"})),
+                "s"
+            ),
+            json!({"total": 0.5})
+        );
+        assert_eq!(
+            cost_details(&attrs(json!({"gen_ai.usage.cost": 0.25})), "s"),
+            json!({"total": 0.25})
+        );
+        assert_eq!(
+            cost_details(&attrs(json!({"llm.cost.total": "0.125"})), "s"),
+            json!({"total": 0.125})
+        );
         assert_eq!(cost_details(&Attrs::new(), "s"), json!({}));
     }
 
     #[test]
     fn completion_start() {
-        let start = DateTime::parse_from_rfc3339("2025-01-01T00:00:00Z").unwrap().with_timezone(&Utc);
+        let start = DateTime::parse_from_rfc3339("2025-01-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
         let t = |v: Value| completion_start_time(&attrs(v), start).map(|t| t.to_rfc3339());
-        assert_eq!(t(json!({"langfuse.observation.completion_start_time": "2025-01-01T00:00:01.5Z"})).as_deref(), Some("2025-01-01T00:00:01.500+00:00"));
+        assert_eq!(
+            t(json!({"langfuse.observation.completion_start_time": "2025-01-01T00:00:01.5Z"}))
+                .as_deref(),
+            Some("2025-01-01T00:00:01.500+00:00")
+        );
         assert_eq!(t(json!({"langfuse.observation.completion_start_time": "\"2025-10-01T08:45:26.112648Z\""})).as_deref(), Some("2025-10-01T08:45:26.112648+00:00"));
-        assert_eq!(t(json!({"ai.response.msToFirstChunk": 250.2})).as_deref(), Some("2025-01-01T00:00:00.251+00:00"));
+        assert_eq!(
+            t(json!({"ai.response.msToFirstChunk": 250.2})).as_deref(),
+            Some("2025-01-01T00:00:00.251+00:00")
+        );
         assert_eq!(t(json!({})), None);
     }
 
     #[test]
     fn prompts() {
-        assert_eq!(prompt(&attrs(json!({"langfuse.observation.prompt.name": "p", "langfuse.observation.prompt.version": 3}))), Some(("p".into(), 3)));
-        assert_eq!(prompt(&attrs(json!({"langfuse.prompt.name": "p", "langfuse.prompt.version": "2"}))), Some(("p".into(), 2)));
-        assert_eq!(prompt(&attrs(json!({"ai.telemetry.metadata.langfusePrompt": "{\"name\":\"v\",\"version\":1}"}))), Some(("v".into(), 1)));
-        assert_eq!(prompt(&attrs(json!({"langfuse.observation.prompt.name": "p"}))), None);
+        assert_eq!(
+            prompt(&attrs(
+                json!({"langfuse.observation.prompt.name": "p", "langfuse.observation.prompt.version": 3})
+            )),
+            Some(("p".into(), 3))
+        );
+        assert_eq!(
+            prompt(&attrs(
+                json!({"langfuse.prompt.name": "p", "langfuse.prompt.version": "2"})
+            )),
+            Some(("p".into(), 2))
+        );
+        assert_eq!(
+            prompt(&attrs(
+                json!({"ai.telemetry.metadata.langfusePrompt": "{\"name\":\"v\",\"version\":1}"})
+            )),
+            Some(("v".into(), 1))
+        );
+        assert_eq!(
+            prompt(&attrs(json!({"langfuse.observation.prompt.name": "p"}))),
+            None
+        );
     }
 }

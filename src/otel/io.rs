@@ -208,7 +208,10 @@ fn extract_io(attrs: &Attrs, events: &[Event], scope: &str, domain: Domain) -> (
             )
         })
         .collect();
-    let output_events: Vec<&Event> = events.iter().filter(|e| e.name == "gen_ai.choice").collect();
+    let output_events: Vec<&Event> = events
+        .iter()
+        .filter(|e| e.name == "gen_ai.choice")
+        .collect();
     if !input_events.is_empty() || !output_events.is_empty() {
         let input = if input_events.is_empty() {
             Value::Null
@@ -217,7 +220,10 @@ fn extract_io(attrs: &Attrs, events: &[Event], scope: &str, domain: Domain) -> (
                 input_events
                     .iter()
                     .map(|e| {
-                        let role = e.name.replacen("gen_ai.", "", 1).replacen(".message", "", 1);
+                        let role = e
+                            .name
+                            .replacen("gen_ai.", "", 1)
+                            .replacen(".message", "", 1);
                         let mut m = Map::new();
                         m.insert("role".into(), Value::String(role));
                         m.extend(to_attrs(&e.attributes));
@@ -240,9 +246,13 @@ fn extract_io(attrs: &Attrs, events: &[Event], scope: &str, domain: Domain) -> (
 
     // 7. Legacy Semantic Kernel events.
     let prompt_ev = events.iter().find(|e| e.name == "gen_ai.content.prompt");
-    let completion_ev = events.iter().find(|e| e.name == "gen_ai.content.completion");
+    let completion_ev = events
+        .iter()
+        .find(|e| e.name == "gen_ai.content.completion");
     if prompt_ev.is_some() || completion_ev.is_some() {
-        let in_attrs = prompt_ev.map(|e| to_attrs(&e.attributes)).unwrap_or_default();
+        let in_attrs = prompt_ev
+            .map(|e| to_attrs(&e.attributes))
+            .unwrap_or_default();
         let out_attrs = completion_ev
             .map(|e| to_attrs(&e.attributes))
             .unwrap_or_default();
@@ -391,33 +401,32 @@ fn vercel(attrs: &Attrs) -> (Value, Value) {
         .find(|k| attrs.contains_key(**k))
         .map(|k| get(attrs, k))
         .unwrap_or(Value::Null);
-    let output = if attrs.contains_key("ai.response.text")
-        && attrs.contains_key("ai.response.toolCalls")
-    {
-        Value::String(
-            json!({
-                "role": "assistant",
-                "content": get(attrs, "ai.response.text"),
-                "tool_calls": get(attrs, "ai.response.toolCalls"),
-            })
-            .to_string(),
-        )
-    } else if truthy(attrs.get("ai.response.text")) {
-        get(attrs, "ai.response.text")
-    } else {
-        [
-            "ai.result.text",
-            "ai.toolCall.result",
-            "ai.response.object",
-            "ai.result.object",
-            "ai.response.toolCalls",
-            "ai.result.toolCalls",
-        ]
-        .iter()
-        .find(|k| attrs.contains_key(**k))
-        .map(|k| get(attrs, k))
-        .unwrap_or(Value::Null)
-    };
+    let output =
+        if attrs.contains_key("ai.response.text") && attrs.contains_key("ai.response.toolCalls") {
+            Value::String(
+                json!({
+                    "role": "assistant",
+                    "content": get(attrs, "ai.response.text"),
+                    "tool_calls": get(attrs, "ai.response.toolCalls"),
+                })
+                .to_string(),
+            )
+        } else if truthy(attrs.get("ai.response.text")) {
+            get(attrs, "ai.response.text")
+        } else {
+            [
+                "ai.result.text",
+                "ai.toolCall.result",
+                "ai.response.object",
+                "ai.result.object",
+                "ai.response.toolCalls",
+                "ai.result.toolCalls",
+            ]
+            .iter()
+            .find(|k| attrs.contains_key(**k))
+            .map(|k| get(attrs, k))
+            .unwrap_or(Value::Null)
+        };
     // AI SDK 5+ also sets the GenAI message attributes; they fill gaps.
     let input = if input.is_null() {
         get(attrs, "gen_ai.input.messages")
@@ -441,7 +450,8 @@ fn logfire_events(v: Option<&Value>) -> Option<(Value, Value)> {
         Value::Array(a) => a.clone(),
         _ => return None,
     };
-    let is_choice = |e: &Value| e.get("event.name").and_then(Value::as_str) == Some("gen_ai.choice");
+    let is_choice =
+        |e: &Value| e.get("event.name").and_then(Value::as_str) == Some("gen_ai.choice");
     let choice = list.iter().find(|e| is_choice(e)).cloned();
     let inputs: Vec<Value> = list.iter().filter(|e| !is_choice(e)).cloned().collect();
     if choice.is_none() && inputs.is_empty() {
@@ -514,7 +524,8 @@ fn set_nested(target: &mut Value, path: &[&str], value: Value) {
     };
     let mut current = target;
     for (i, key) in init.iter().enumerate() {
-        let next_is_index = path[i + 1].bytes().all(|b| b.is_ascii_digit()) && !path[i + 1].is_empty();
+        let next_is_index =
+            path[i + 1].bytes().all(|b| b.is_ascii_digit()) && !path[i + 1].is_empty();
         let fresh = || {
             if next_is_index {
                 Value::Array(Vec::new())
@@ -662,6 +673,7 @@ mod tests {
             value: Some(AnyValue {
                 value: Some(any_value::Value::StringValue(v.into())),
             }),
+            ..Default::default()
         }
     }
 
@@ -681,29 +693,167 @@ mod tests {
     #[test]
     fn attribute_conventions_in_order() {
         let cases: Vec<(&str, Value, &str, Value, Value)> = vec![
-            ("langfuse", json!({"langfuse.observation.input": "\"q\"", "langfuse.observation.output": "\"a\"", "input.value": "x"}), "s", json!("\"q\""), json!("\"a\"")),
-            ("langfuse only input", json!({"langfuse.observation.input": "q", "output.value": "x"}), "s", json!("q"), Value::Null),
-            ("genkit", json!({"genkit:input": r#"{"messages":[{"role":"user"}],"config":{}}"#, "genkit:output": r#"{"message":{"role":"model"}}"#}), "genkit-tracer", json!([{"role": "user"}]), json!({"role": "model"})),
-            ("vercel prompt.messages and text", json!({"ai.prompt.messages": "[1]", "ai.prompt": "p", "ai.response.text": "hi"}), "ai", json!("[1]"), json!("hi")),
-            ("vercel text with tool calls", json!({"ai.prompt": "p", "ai.response.text": "t", "ai.response.toolCalls": "[]"}), "ai", json!("p"), json!(r#"{"content":"t","role":"assistant","tool_calls":"[]"}"#)),
-            ("vercel tool call", json!({"ai.toolCall.args": "{}", "ai.toolCall.result": "42"}), "ai", json!("{}"), json!("42")),
-            ("vercel gaps from gen_ai", json!({"gen_ai.input.messages": "[m]"}), "ai", json!("[m]"), Value::Null),
-            ("flue", json!({"flue.task.prompt": "do", "flue.task.result": "done"}), "@flue/opentelemetry", json!("do"), json!("done")),
-            ("adk llm", json!({"gcp.vertex.agent.llm_request": "{\"a\":1}", "gcp.vertex.agent.llm_response": "{}", "gcp.vertex.agent.tool_response": "r"}), "s", json!("{\"a\":1}"), json!("r")),
-            ("logfire prompt", json!({"prompt": "p", "all_messages_events": "[]"}), "s", json!("p"), json!("[]")),
-            ("livekit", json!({"lk.user_transcript": "hello", "lk.response.text": "hi"}), "s", json!("hello"), json!("hi")),
-            ("logfire events", json!({"events": r#"[{"event.name":"gen_ai.user.message","content":"q"},{"event.name":"gen_ai.choice","message":"a"}]"#}), "s", json!([{"event.name": "gen_ai.user.message", "content": "q"}]), json!({"event.name": "gen_ai.choice", "message": "a"})),
-            ("mlflow", json!({"mlflow.spanInputs": "i", "mlflow.spanOutputs": "o"}), "s", json!("i"), json!("o")),
-            ("traceloop entity", json!({"traceloop.entity.input": "i", "input.value": "x"}), "s", json!("i"), Value::Null),
-            ("openinference value", json!({"input.value": "i", "output.value": "o"}), "s", json!("i"), json!("o")),
-            ("pydantic input/output", json!({"input": "i", "output": "o"}), "s", json!("i"), json!("o")),
-            ("pydantic-ai run", json!({"pydantic_ai.all_messages": "[]", "final_result": "r"}), "pydantic-ai", json!("[]"), json!("r")),
-            ("pydantic-ai tool", json!({"tool_arguments": "{}", "tool_response": "ok"}), "s", json!("{}"), json!("ok")),
-            ("traceloop flattened", json!({"gen_ai.prompt.0.role": "user", "gen_ai.prompt.0.content": "q", "gen_ai.prompt.1.role": "assistant", "gen_ai.completion.0.content": "a"}), "s", json!([{"role": "user", "content": "q"}, {"role": "assistant"}]), json!([{"content": "a"}])),
-            ("openinference flattened nested", json!({"llm.input_messages.0.message.role": "user", "llm.input_messages.0.message.content": "q"}), "s", json!([{"message": {"role": "user", "content": "q"}}]), json!({})),
-            ("gen_ai messages", json!({"gen_ai.input.messages": "[{\"role\":\"user\"}]", "gen_ai.output.messages": "[]"}), "s", json!("[{\"role\":\"user\"}]"), json!("[]")),
-            ("gen_ai tool call", json!({"gen_ai.tool.call.arguments": "{\"q\":1}", "gen_ai.tool.call.result": "r"}), "s", json!("{\"q\":1}"), json!("r")),
-            ("nothing", json!({"foo": "bar"}), "s", Value::Null, Value::Null),
+            (
+                "langfuse",
+                json!({"langfuse.observation.input": "\"q\"", "langfuse.observation.output": "\"a\"", "input.value": "x"}),
+                "s",
+                json!("\"q\""),
+                json!("\"a\""),
+            ),
+            (
+                "langfuse only input",
+                json!({"langfuse.observation.input": "q", "output.value": "x"}),
+                "s",
+                json!("q"),
+                Value::Null,
+            ),
+            (
+                "genkit",
+                json!({"genkit:input": r#"{"messages":[{"role":"user"}],"config":{}}"#, "genkit:output": r#"{"message":{"role":"model"}}"#}),
+                "genkit-tracer",
+                json!([{"role": "user"}]),
+                json!({"role": "model"}),
+            ),
+            (
+                "vercel prompt.messages and text",
+                json!({"ai.prompt.messages": "[1]", "ai.prompt": "p", "ai.response.text": "hi"}),
+                "ai",
+                json!("[1]"),
+                json!("hi"),
+            ),
+            (
+                "vercel text with tool calls",
+                json!({"ai.prompt": "p", "ai.response.text": "t", "ai.response.toolCalls": "[]"}),
+                "ai",
+                json!("p"),
+                json!(r#"{"content":"t","role":"assistant","tool_calls":"[]"}"#),
+            ),
+            (
+                "vercel tool call",
+                json!({"ai.toolCall.args": "{}", "ai.toolCall.result": "42"}),
+                "ai",
+                json!("{}"),
+                json!("42"),
+            ),
+            (
+                "vercel gaps from gen_ai",
+                json!({"gen_ai.input.messages": "[m]"}),
+                "ai",
+                json!("[m]"),
+                Value::Null,
+            ),
+            (
+                "flue",
+                json!({"flue.task.prompt": "do", "flue.task.result": "done"}),
+                "@flue/opentelemetry",
+                json!("do"),
+                json!("done"),
+            ),
+            (
+                "adk llm",
+                json!({"gcp.vertex.agent.llm_request": "{\"a\":1}", "gcp.vertex.agent.llm_response": "{}", "gcp.vertex.agent.tool_response": "r"}),
+                "s",
+                json!("{\"a\":1}"),
+                json!("r"),
+            ),
+            (
+                "logfire prompt",
+                json!({"prompt": "p", "all_messages_events": "[]"}),
+                "s",
+                json!("p"),
+                json!("[]"),
+            ),
+            (
+                "livekit",
+                json!({"lk.user_transcript": "hello", "lk.response.text": "hi"}),
+                "s",
+                json!("hello"),
+                json!("hi"),
+            ),
+            (
+                "logfire events",
+                json!({"events": r#"[{"event.name":"gen_ai.user.message","content":"q"},{"event.name":"gen_ai.choice","message":"a"}]"#}),
+                "s",
+                json!([{"event.name": "gen_ai.user.message", "content": "q"}]),
+                json!({"event.name": "gen_ai.choice", "message": "a"}),
+            ),
+            (
+                "mlflow",
+                json!({"mlflow.spanInputs": "i", "mlflow.spanOutputs": "o"}),
+                "s",
+                json!("i"),
+                json!("o"),
+            ),
+            (
+                "traceloop entity",
+                json!({"traceloop.entity.input": "i", "input.value": "x"}),
+                "s",
+                json!("i"),
+                Value::Null,
+            ),
+            (
+                "openinference value",
+                json!({"input.value": "i", "output.value": "o"}),
+                "s",
+                json!("i"),
+                json!("o"),
+            ),
+            (
+                "pydantic input/output",
+                json!({"input": "i", "output": "o"}),
+                "s",
+                json!("i"),
+                json!("o"),
+            ),
+            (
+                "pydantic-ai run",
+                json!({"pydantic_ai.all_messages": "[]", "final_result": "r"}),
+                "pydantic-ai",
+                json!("[]"),
+                json!("r"),
+            ),
+            (
+                "pydantic-ai tool",
+                json!({"tool_arguments": "{}", "tool_response": "ok"}),
+                "s",
+                json!("{}"),
+                json!("ok"),
+            ),
+            (
+                "traceloop flattened",
+                json!({"gen_ai.prompt.0.role": "user", "gen_ai.prompt.0.content": "q", "gen_ai.prompt.1.role": "assistant", "gen_ai.completion.0.content": "a"}),
+                "s",
+                json!([{"role": "user", "content": "q"}, {"role": "assistant"}]),
+                json!([{"content": "a"}]),
+            ),
+            (
+                "openinference flattened nested",
+                json!({"llm.input_messages.0.message.role": "user", "llm.input_messages.0.message.content": "q"}),
+                "s",
+                json!([{"message": {"role": "user", "content": "q"}}]),
+                json!({}),
+            ),
+            (
+                "gen_ai messages",
+                json!({"gen_ai.input.messages": "[{\"role\":\"user\"}]", "gen_ai.output.messages": "[]"}),
+                "s",
+                json!("[{\"role\":\"user\"}]"),
+                json!("[]"),
+            ),
+            (
+                "gen_ai tool call",
+                json!({"gen_ai.tool.call.arguments": "{\"q\":1}", "gen_ai.tool.call.result": "r"}),
+                "s",
+                json!("{\"q\":1}"),
+                json!("r"),
+            ),
+            (
+                "nothing",
+                json!({"foo": "bar"}),
+                "s",
+                Value::Null,
+                Value::Null,
+            ),
         ];
         for (name, a, scope, input, output) in cases {
             assert_eq!(io(a, scope), (input, output), "{name}");
@@ -712,7 +862,9 @@ mod tests {
 
     #[test]
     fn trace_domain_prefers_trace_io() {
-        let a = attrs(json!({"langfuse.trace.input": "t", "langfuse.observation.input": "o", "langfuse.observation.output": "oo"}));
+        let a = attrs(
+            json!({"langfuse.trace.input": "t", "langfuse.observation.input": "o", "langfuse.observation.output": "oo"}),
+        );
         let e = extract(&a, &[], "s", Domain::Trace);
         assert_eq!((e.input, e.output), (json!("t"), json!("oo")));
         let e = extract(&a, &[], "s", Domain::Observation);
@@ -739,9 +891,15 @@ mod tests {
         let events = vec![event(
             "gen_ai.client.inference.operation.details",
             vec![
-                kv("gen_ai.input.messages", r#"[{"role":"user","parts":[{"type":"text","content":"q"}]}]"#),
+                kv(
+                    "gen_ai.input.messages",
+                    r#"[{"role":"user","parts":[{"type":"text","content":"q"}]}]"#,
+                ),
                 kv("gen_ai.output.messages", r#"[{"role":"assistant"}]"#),
-                kv("gen_ai.system_instructions", r#"[{"type":"text","content":"be nice"}]"#),
+                kv(
+                    "gen_ai.system_instructions",
+                    r#"[{"type":"text","content":"be nice"}]"#,
+                ),
             ],
         )];
         let e = extract(&Attrs::new(), &events, "s", Domain::Observation);
@@ -755,7 +913,10 @@ mod tests {
     fn semantic_kernel_events() {
         let events = vec![
             event("gen_ai.content.prompt", vec![kv("gen_ai.prompt", "[q]")]),
-            event("gen_ai.content.completion", vec![kv("gen_ai.completion", "[a]")]),
+            event(
+                "gen_ai.content.completion",
+                vec![kv("gen_ai.completion", "[a]")],
+            ),
         ];
         let e = extract(&Attrs::new(), &events, "s", Domain::Observation);
         assert_eq!((e.input, e.output), (json!("[q]"), json!("[a]")));
@@ -770,7 +931,9 @@ mod tests {
             parse(with_system_instructions(&msgs, Some(&structured)))[0],
             json!({"role": "system", "parts": [{"type": "text", "content": "s"}]})
         );
-        let mixed = json!(r#"[{"type":"text","content":"a"},{"role":"system","parts":[{"type":"text","content":"b"}]}]"#);
+        let mixed = json!(
+            r#"[{"type":"text","content":"a"},{"role":"system","parts":[{"type":"text","content":"b"}]}]"#
+        );
         assert_eq!(
             parse(with_system_instructions(&msgs, Some(&mixed)))[0],
             json!({"role": "system", "content": "a\nb"})
@@ -779,14 +942,22 @@ mod tests {
             parse(with_system_instructions(&msgs, Some(&json!("not json"))))[0],
             json!({"role": "system", "content": "not json"})
         );
-        assert_eq!(with_system_instructions(&msgs, Some(&json!("[42,true,null]"))), msgs);
+        assert_eq!(
+            with_system_instructions(&msgs, Some(&json!("[42,true,null]"))),
+            msgs
+        );
         let has_system = json!(r#"[{"role":"system","content":"x"}]"#);
-        assert_eq!(with_system_instructions(&has_system, Some(&json!("\"s\""))), has_system);
+        assert_eq!(
+            with_system_instructions(&has_system, Some(&json!("\"s\""))),
+            has_system
+        );
     }
 
     #[test]
     fn io_keys_are_removed_from_attributes_and_values_stringified() {
-        let a = attrs(json!({"input.value": "i", "gen_ai.prompt.0.content": "q", "n": 3, "b": true, "arr": ["x"], "keep": "s"}));
+        let a = attrs(
+            json!({"input.value": "i", "gen_ai.prompt.0.content": "q", "n": 3, "b": true, "arr": ["x"], "keep": "s"}),
+        );
         let e = extract(&a, &[], "s", Domain::Observation);
         assert_eq!(
             Value::Object(e.filtered),

@@ -137,8 +137,8 @@ fn map_span(span: &Span, ctx: &Context<'_>, now: DateTime<Utc>) -> MappedSpan {
     let span_bytes = span.encode_to_vec();
     let environment = conv::environment(&attrs, ctx.resource);
 
-    let as_root = present(attrs.get("langfuse.internal.as_root"))
-        .is_some_and(|v| js_stringify(v) == "true");
+    let as_root =
+        present(attrs.get("langfuse.internal.as_root")).is_some_and(|v| js_stringify(v) == "true");
     let is_root = parent_id.is_none() || as_root;
     let has_updates = conv::has_trace_updates(&attrs);
 
@@ -177,12 +177,21 @@ fn map_span(span: &Span, ctx: &Context<'_>, now: DateTime<Utc>) -> MappedSpan {
             (extracted.input, extracted.output, Some(name))
         } else {
             (
-                attrs.get("langfuse.trace.input").cloned().unwrap_or(Value::Null),
-                attrs.get("langfuse.trace.output").cloned().unwrap_or(Value::Null),
+                attrs
+                    .get("langfuse.trace.input")
+                    .cloned()
+                    .unwrap_or(Value::Null),
+                attrs
+                    .get("langfuse.trace.output")
+                    .cloned()
+                    .unwrap_or(Value::Null),
                 present(attrs.get("langfuse.trace.name")).map(js_stringify),
             )
         };
-        metadata.insert("resourceAttributes".into(), Value::Object(ctx.resource.clone()));
+        metadata.insert(
+            "resourceAttributes".into(),
+            Value::Object(ctx.resource.clone()),
+        );
         metadata.insert("scope".into(), scope_meta.clone());
         if let Some(name) = name {
             body.insert("name".into(), json!(name));
@@ -240,7 +249,10 @@ fn map_span(span: &Span, ctx: &Context<'_>, now: DateTime<Utc>) -> MappedSpan {
     if !ctx.langfuse_sdk {
         metadata.insert("attributes".into(), Value::Object(extracted.filtered));
     }
-    metadata.insert("resourceAttributes".into(), Value::Object(ctx.resource.clone()));
+    metadata.insert(
+        "resourceAttributes".into(),
+        Value::Object(ctx.resource.clone()),
+    );
     metadata.insert("scope".into(), scope_meta);
 
     let status_code = span.status.as_ref().map(|s| s.code).unwrap_or(0);
