@@ -5,6 +5,7 @@ mod helpers;
 
 mod auth;
 mod health;
+mod ingestion;
 mod openapi;
 mod projects;
 mod zero_config;

@@ -50,7 +50,15 @@ fn main() -> ExitCode {
             "{}",
             bootstrap::banner(&base_url, app.generated(), &data_dir)
         );
+        let ingest = app.ingest();
         app.run_until_stopped().await?;
+        // The server has stopped accepting requests; commit whatever is still queued.
+        if !ingest
+            .flush_within(std::time::Duration::from_secs(30))
+            .await
+        {
+            eprintln!("xtrace: the ingest queue did not drain within 30 s");
+        }
         anyhow::Ok(())
     });
     drop(runtime);

@@ -22,6 +22,12 @@ use utoipa_actix_web::AppExt;
         (name = "Health", description = "Liveness and readiness"),
         (name = "Projects", description = "Projects and API keys"),
         (name = "Organizations", description = "Organisation-scoped management"),
+        (name = "Ingestion", description = "Batch ingestion of traces, observations and scores"),
+        (name = "Trace", description = "Traces"),
+        (name = "Span", description = "Legacy span writes"),
+        (name = "Generation", description = "Legacy generation writes"),
+        (name = "Event", description = "Legacy event writes"),
+        (name = "Score", description = "Scores"),
     )
 )]
 pub struct ApiDoc;

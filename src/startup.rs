@@ -35,6 +35,10 @@ pub struct AppState {
     pub limiter: RateLimiter,
     /// Path templates of every route, to tell 405 from 404.
     pub route_templates: Vec<Vec<String>>,
+    /// The ingest queue (every write path goes through it).
+    pub ingest: crate::ingest::IngestHandle,
+    /// Model catalogue and usage/cost derivation.
+    pub pricing: crate::pricing::Pricing,
 }
 
 /// Every route the server serves; each registration also adds its path to the spec.
@@ -52,6 +56,15 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(api::projects::delete_api_key)
         .service(api::projects::list_organization_projects)
         .service(api::projects::list_organization_api_keys)
+        .service(api::ingestion::ingestion_batch)
+        .service(api::ingestion::seed_batch)
+        .service(api::ingestion::create_trace_legacy)
+        .service(api::ingestion::create_span_legacy)
+        .service(api::ingestion::update_span_legacy)
+        .service(api::ingestion::create_generation_legacy)
+        .service(api::ingestion::update_generation_legacy)
+        .service(api::ingestion::create_event_legacy)
+        .service(api::scores_write::create_score)
         .service(api::otel::export_traces)
         .service(api::otel::export_metrics);
 }
@@ -62,6 +75,7 @@ pub struct Application {
     server: Server,
     state: web::Data<AppState>,
     generated: GeneratedCredentials,
+    ingest_task: tokio::task::JoinHandle<()>,
 }
 
 impl Application {
@@ -86,8 +100,20 @@ impl Application {
             .keys()
             .map(|p| split_path(p))
             .collect();
+        let pricing = crate::pricing::Pricing::new(pool.clone());
+        let (ingest, ingest_task) = crate::ingest::worker::spawn(
+            pool.clone(),
+            pricing.clone(),
+            crate::ingest::worker::WorkerConfig {
+                max_batch: config.ingest_max_batch,
+                max_delay: config.ingest_max_delay,
+                queue: config.ingest_queue,
+            },
+        );
         let state = web::Data::new(AppState {
             pool,
+            ingest,
+            pricing,
             limiter: RateLimiter::new(config.rate_limit_qps, config.rate_limit_burst),
             config: Arc::new(config),
             bearer_token,
@@ -100,6 +126,7 @@ impl Application {
             server,
             state,
             generated,
+            ingest_task,
         })
     }
 
@@ -119,8 +146,20 @@ impl Application {
     }
 
     /// Runs until the server stops (SIGINT/SIGTERM, or a stop through its handle).
+    /// In-flight requests finish first (they wait for their ingest commit).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
+    }
+
+    /// The ingest queue, to flush it once the server has stopped (`main` does).
+    pub fn ingest(&self) -> crate::ingest::IngestHandle {
+        self.state.ingest.clone()
+    }
+
+    /// Whether the ingest worker is still running (it only stops when its queue closes
+    /// or it panicked).
+    pub fn ingest_worker_running(&self) -> bool {
+        !self.ingest_task.is_finished()
     }
 
     /// The server handle, to stop it from elsewhere.

@@ -2,8 +2,10 @@
 //! store or ingest function, map the result.
 
 pub mod health;
+pub mod ingestion;
 pub mod otel;
 pub mod projects;
+pub mod scores_write;
 
 use serde::Serialize;
 use utoipa::ToSchema;

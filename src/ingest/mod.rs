@@ -1,9 +1,21 @@
-//! The write path shared by every door (Langfuse ingestion API, legacy routes, OTLP):
-//! validated Langfuse ingestion events go through a bounded channel to a worker that
-//! writes micro-batches in one transaction and acknowledges each request after commit.
+//! The write path shared by every door (Langfuse ingestion API, legacy routes, scores,
+//! the seed's `/v1/l/batch`, OTLP): validated Langfuse ingestion events go through a
+//! bounded channel to a worker that writes micro-batches in one transaction and
+//! acknowledges each request after commit.
+//!
+//! - `event`: envelope and body validation (per event, as Langfuse answers it).
+//! - `merge`: folding an entity's events into its row (COMPAT-NOTES §4.5).
+//! - `worker`: the queue, group commit, poison isolation.
+
+pub mod event;
+pub mod merge;
+pub mod worker;
 
 use serde::Serialize;
 use serde_json::Value;
+
+pub use event::{Rejection, ValidEvent, Validated};
+pub use worker::{IngestHandle, WriteFailure, WriteRequest};
 
 use crate::error::ApiError;
 use crate::startup::AppState;
@@ -50,16 +62,124 @@ pub struct IngestionResponse {
     pub errors: Vec<IngestionError>,
 }
 
+impl IngestionSuccess {
+    fn created(id: String) -> Self {
+        Self { id, status: 201 }
+    }
+}
+
+impl IngestionError {
+    /// The entry Langfuse writes for a rejected event.
+    fn from_rejection(r: &Rejection) -> Self {
+        match r.status {
+            401 => Self {
+                id: r.event_id.clone(),
+                status: 401,
+                message: Some("Authentication error".into()),
+                error: Some("Access Scope Denied".into()),
+            },
+            status => Self {
+                id: r.event_id.clone(),
+                status,
+                message: Some("Invalid request data".into()),
+                error: Some(r.error_text()),
+            },
+        }
+    }
+
+    fn internal(id: String) -> Self {
+        Self {
+            id,
+            status: 500,
+            message: None,
+            error: Some("Internal Server Error".into()),
+        }
+    }
+}
+
 /// Validates `events` (Langfuse envelopes `{id, timestamp, type, body, metadata?}`), queues
 /// the valid ones as one unit and returns after they are committed. Whole-request failures
 /// (queue full, database down) are errors; per-event problems are entries in the answer.
 pub async fn submit(
-    _state: &AppState,
-    _project_id: &str,
-    _events: Vec<Value>,
-    _access: Access,
+    state: &AppState,
+    project_id: &str,
+    mut events: Vec<Value>,
+    access: Access,
 ) -> Result<IngestionResponse, ApiError> {
-    Err(ApiError::Internal(anyhow::anyhow!(
-        "the ingestion pipeline is not built yet"
-    )))
+    enum Outcome {
+        Stored(String),
+        Accepted(String),
+        Rejected(Rejection),
+    }
+    let mut outcomes = Vec::with_capacity(events.len());
+    let mut to_store = Vec::new();
+    for raw in &mut events {
+        event::strip_nul(raw);
+        outcomes.push(match event::validate_event(raw, access) {
+            Ok(Validated::Store(e)) => {
+                let id = e.event_id.clone();
+                to_store.push(e);
+                Outcome::Stored(id)
+            }
+            Ok(Validated::Accept { event_id }) => Outcome::Accepted(event_id),
+            Err(r) => Outcome::Rejected(r),
+        });
+    }
+    let stored_ok = write(state, project_id, to_store).await?;
+    let mut resp = IngestionResponse::default();
+    for o in outcomes {
+        match o {
+            Outcome::Stored(id) if !stored_ok => resp.errors.push(IngestionError::internal(id)),
+            Outcome::Stored(id) | Outcome::Accepted(id) => {
+                resp.successes.push(IngestionSuccess::created(id))
+            }
+            Outcome::Rejected(r) => resp.errors.push(IngestionError::from_rejection(&r)),
+        }
+    }
+    Ok(resp)
+}
+
+/// Queues already validated events as one request and waits for the commit.
+/// `Ok(false)`: the database refused this request (its events were not stored).
+pub async fn write(
+    state: &AppState,
+    project_id: &str,
+    events: Vec<ValidEvent>,
+) -> Result<bool, ApiError> {
+    if events.is_empty() {
+        return Ok(true);
+    }
+    let req = WriteRequest {
+        project_id: project_id.to_string(),
+        events,
+    };
+    match state.ingest.write(req).await? {
+        Ok(()) => Ok(true),
+        Err(WriteFailure::Rejected) => Ok(false),
+        Err(WriteFailure::Unavailable) => Err(ApiError::Unavailable),
+    }
+}
+
+/// Score-config validation (§4.6), applied to every merged score before it is stored;
+/// `None` drops the score silently, as Langfuse's worker does.
+///
+/// Hook for the score-configs slice: today it only applies the rule that needs no
+/// config table (an `ANNOTATION` score needs a `configId`, except corrections).
+/// Checking the referenced config (exists, not archived, data type, range, categories,
+/// name replaced by the config's) belongs here once score configs are stored.
+pub async fn score_config_hook(
+    _conn: &mut sqlx::PgConnection,
+    _project_id: &str,
+    score: merge::MergedScore,
+) -> sqlx::Result<Option<merge::MergedScore>> {
+    if score.source == "ANNOTATION" && score.config_id.is_none() && score.data_type != "CORRECTION"
+    {
+        tracing::info!(score_id = %score.id, "annotation score without configId dropped");
+        return Ok(None);
+    }
+    if score.data_type == "CORRECTION" && (score.session_id.is_some() || score.dataset_run_id.is_some()) {
+        tracing::info!(score_id = %score.id, "correction score on a session or run dropped");
+        return Ok(None);
+    }
+    Ok(Some(score))
 }
