@@ -7,5 +7,6 @@ mod auth;
 mod health;
 mod ingestion;
 mod openapi;
+mod otel;
 mod projects;
 mod zero_config;
