@@ -191,7 +191,10 @@ fn object_body(body: Value) -> Result<Map<String, Value>, ApiError> {
         other => Err(ApiError::InvalidRequestData(vec![ValidationIssue::new(
             "invalid_type",
             "",
-            format!("Invalid input: expected object, received {}", json_type(&other)),
+            format!(
+                "Invalid input: expected object, received {}",
+                json_type(&other)
+            ),
         )])),
     }
 }
@@ -291,7 +294,14 @@ pub async fn update_span_legacy(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let body = object_body(body.into_inner())?;
-    write_single(&state, &auth.project_id, "span-update", body, Some("spanId")).await
+    write_single(
+        &state,
+        &auth.project_id,
+        "span-update",
+        body,
+        Some("spanId"),
+    )
+    .await
 }
 
 /// Create a generation (legacy `POST /api/public/generations`; `prompt` and

@@ -9,8 +9,8 @@ use crate::api::ingestion::IdResponse;
 use crate::api::ErrorBody;
 use crate::auth::ScoreAuth;
 use crate::error::{ApiError, ValidationIssue};
-use crate::ingest::event::{self, EntityKind, EventType, ValidEvent};
 use crate::ingest;
+use crate::ingest::event::{self, EntityKind, EventType, ValidEvent};
 use crate::startup::AppState;
 
 /// Create a score (Langfuse `score_create`). Basic auth or `Bearer <publicKey>`; a

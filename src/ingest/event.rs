@@ -365,7 +365,10 @@ impl<'a> BodyCheck<'a> {
     }
 
     fn expected(&mut self, key: &str, what: &str, got: &Value) {
-        let msg = format!("Invalid input: expected {what}, received {}", type_name(got));
+        let msg = format!(
+            "Invalid input: expected {what}, received {}",
+            type_name(got)
+        );
         self.issue("invalid_type", key, msg);
     }
 
@@ -743,7 +746,8 @@ pub fn validate_score_body(
     };
     match value_ok {
         Ok(()) => {
-            c.out.insert("value".into(), value.cloned().unwrap_or(Value::Null));
+            c.out
+                .insert("value".into(), value.cloned().unwrap_or(Value::Null));
         }
         Err(msg) => c.issue("invalid_type", "value", msg),
     }
@@ -867,7 +871,10 @@ pub fn validate_event(raw: &Value, access: Access) -> Result<Validated, Rejectio
             vec![ValidationIssue::new(
                 "invalid_type",
                 "",
-                format!("Invalid input: expected object, received {}", type_name(raw)),
+                format!(
+                    "Invalid input: expected object, received {}",
+                    type_name(raw)
+                ),
             )],
         ));
     };
@@ -1062,33 +1069,138 @@ mod tests {
     #[test]
     fn bad_events_name_the_problem() {
         let cases = [
-            (json!({"timestamp": "2024-01-01T00:00:00Z", "type": "trace-create", "body": {}}), "id"),
-            (json!({"id": "x", "timestamp": "2024-01-01T00:00:00", "type": "trace-create", "body": {}}), "timestamp"),
-            (json!({"id": "x", "timestamp": "2024-01-01T00:00:00Z", "type": "nope", "body": {}}), "type"),
-            (json!({"id": "x", "timestamp": "2024-01-01T00:00:00Z", "type": "span-create", "body": 1}), "body"),
+            (
+                json!({"timestamp": "2024-01-01T00:00:00Z", "type": "trace-create", "body": {}}),
+                "id",
+            ),
+            (
+                json!({"id": "x", "timestamp": "2024-01-01T00:00:00", "type": "trace-create", "body": {}}),
+                "timestamp",
+            ),
+            (
+                json!({"id": "x", "timestamp": "2024-01-01T00:00:00Z", "type": "nope", "body": {}}),
+                "type",
+            ),
+            (
+                json!({"id": "x", "timestamp": "2024-01-01T00:00:00Z", "type": "span-create", "body": 1}),
+                "body",
+            ),
             (env("span-create", json!({})), "body.id"),
             (env("span-create", json!({"id": ""})), "body.id"),
             (env("span-create", json!({"id": "a\rb"})), "body.id"),
-            (env("span-create", json!({"id": "x".repeat(801)})), "body.id"),
-            (env("span-create", json!({"id": "s", "startTime": "2024-01-01 00:00"})), "body.startTime"),
-            (env("span-create", json!({"id": "s", "level": "LOUD"})), "body.level"),
-            (env("generation-create", json!({"id": "g", "promptName": "p"})), "body"),
-            (env("generation-create", json!({"id": "g", "promptVersion": 2})), "body"),
-            (env("generation-create", json!({"id": "g", "usage": {"input": 1.5}})), "body.usage.input"),
-            (env("generation-create", json!({"id": "g", "modelParameters": {"a": [1]}})), "body.modelParameters.a"),
-            (env("trace-create", json!({"id": "t", "tags": ["a", 1]})), "body.tags.1"),
-            (env("trace-create", json!({"id": "t", "name": "n".repeat(1001)})), "body.name"),
-            (env("trace-create", json!({"id": "t", "public": "yes"})), "body.public"),
-            (env("score-create", json!({"id": "s", "traceId": "t", "value": 1})), "body.name"),
-            (env("score-create", json!({"name": "n", "value": 1})), "body"),
-            (env("score-create", json!({"name": "n", "traceId": "t", "sessionId": "s", "value": 1})), "body"),
-            (env("score-create", json!({"name": "n", "sessionId": "s", "observationId": "o", "value": 1})), "body.observationId"),
-            (env("score-create", json!({"name": "n", "traceId": "t", "value": 2, "dataType": "BOOLEAN"})), "body.value"),
-            (env("score-create", json!({"name": "n", "traceId": "t", "value": "x", "dataType": "NUMERIC"})), "body.value"),
-            (env("score-create", json!({"name": "n", "traceId": "t", "value": 1, "dataType": "CATEGORICAL"})), "body.value"),
-            (env("score-create", json!({"name": "n", "traceId": "t", "value": ""  , "dataType": "TEXT"})), "body.value"),
-            (env("score-create", json!({"name": "n", "traceId": "t", "value": 1, "source": "USER"})), "body.source"),
-            (env("observation-create", json!({"id": "o", "type": "TOOL"})), "body.type"),
+            (
+                env("span-create", json!({"id": "x".repeat(801)})),
+                "body.id",
+            ),
+            (
+                env(
+                    "span-create",
+                    json!({"id": "s", "startTime": "2024-01-01 00:00"}),
+                ),
+                "body.startTime",
+            ),
+            (
+                env("span-create", json!({"id": "s", "level": "LOUD"})),
+                "body.level",
+            ),
+            (
+                env("generation-create", json!({"id": "g", "promptName": "p"})),
+                "body",
+            ),
+            (
+                env("generation-create", json!({"id": "g", "promptVersion": 2})),
+                "body",
+            ),
+            (
+                env(
+                    "generation-create",
+                    json!({"id": "g", "usage": {"input": 1.5}}),
+                ),
+                "body.usage.input",
+            ),
+            (
+                env(
+                    "generation-create",
+                    json!({"id": "g", "modelParameters": {"a": [1]}}),
+                ),
+                "body.modelParameters.a",
+            ),
+            (
+                env("trace-create", json!({"id": "t", "tags": ["a", 1]})),
+                "body.tags.1",
+            ),
+            (
+                env("trace-create", json!({"id": "t", "name": "n".repeat(1001)})),
+                "body.name",
+            ),
+            (
+                env("trace-create", json!({"id": "t", "public": "yes"})),
+                "body.public",
+            ),
+            (
+                env(
+                    "score-create",
+                    json!({"id": "s", "traceId": "t", "value": 1}),
+                ),
+                "body.name",
+            ),
+            (
+                env("score-create", json!({"name": "n", "value": 1})),
+                "body",
+            ),
+            (
+                env(
+                    "score-create",
+                    json!({"name": "n", "traceId": "t", "sessionId": "s", "value": 1}),
+                ),
+                "body",
+            ),
+            (
+                env(
+                    "score-create",
+                    json!({"name": "n", "sessionId": "s", "observationId": "o", "value": 1}),
+                ),
+                "body.observationId",
+            ),
+            (
+                env(
+                    "score-create",
+                    json!({"name": "n", "traceId": "t", "value": 2, "dataType": "BOOLEAN"}),
+                ),
+                "body.value",
+            ),
+            (
+                env(
+                    "score-create",
+                    json!({"name": "n", "traceId": "t", "value": "x", "dataType": "NUMERIC"}),
+                ),
+                "body.value",
+            ),
+            (
+                env(
+                    "score-create",
+                    json!({"name": "n", "traceId": "t", "value": 1, "dataType": "CATEGORICAL"}),
+                ),
+                "body.value",
+            ),
+            (
+                env(
+                    "score-create",
+                    json!({"name": "n", "traceId": "t", "value": ""  , "dataType": "TEXT"}),
+                ),
+                "body.value",
+            ),
+            (
+                env(
+                    "score-create",
+                    json!({"name": "n", "traceId": "t", "value": 1, "source": "USER"}),
+                ),
+                "body.source",
+            ),
+            (
+                env("observation-create", json!({"id": "o", "type": "TOOL"})),
+                "body.type",
+            ),
             (env("sdk-log", json!({})), "body.log"),
         ];
         for (raw, path) in cases {
@@ -1136,7 +1248,10 @@ mod tests {
             .unwrap_err();
         assert_eq!((e.status, e.event_id.as_str()), (401, "e1"));
         assert!(validate_event(
-            &env("score-create", json!({"id": "s", "name": "n", "traceId": "t", "value": 1})),
+            &env(
+                "score-create",
+                json!({"id": "s", "name": "n", "traceId": "t", "value": 1})
+            ),
             Access::ScoresOnly
         )
         .is_ok());

@@ -100,7 +100,10 @@ impl Body<'_> {
         self.0.get(k).and_then(Value::as_str).map(str::to_string)
     }
     fn time(&self, k: &str) -> Option<DateTime<Utc>> {
-        self.0.get(k).and_then(Value::as_str).and_then(parse_timestamp)
+        self.0
+            .get(k)
+            .and_then(Value::as_str)
+            .and_then(parse_timestamp)
     }
     fn get(&self, k: &str) -> Option<&Value> {
         self.0.get(k)
@@ -227,10 +230,7 @@ pub fn fold_observation(
         set_nullable(&mut level, b.nullable_str("level"));
         set_nullable(&mut o.model, b.nullable_str("model"));
         set_present(&mut o.status_message, b.str("statusMessage"));
-        set_present(
-            &mut o.parent_observation_id,
-            b.str("parentObservationId"),
-        );
+        set_present(&mut o.parent_observation_id, b.str("parentObservationId"));
         set_present(&mut o.version, b.str("version"));
         if let Some(t) = b.time("endTime") {
             o.end_time = Some(t);
@@ -288,7 +288,13 @@ pub fn fold_score(id: &str, events: &[LoggedEvent]) -> MergedScore {
                 let text = if x == 1.0 { "True" } else { "False" };
                 ("BOOLEAN", Some(x), Some(text.to_string()), None, None)
             }
-            (Some("TEXT"), v) => ("TEXT", Some(0.0), v.as_str().map(str::to_string), None, None),
+            (Some("TEXT"), v) => (
+                "TEXT",
+                Some(0.0),
+                v.as_str().map(str::to_string),
+                None,
+                None,
+            ),
             (Some("CORRECTION"), v) => (
                 "CORRECTION",
                 Some(0.0),
@@ -381,7 +387,10 @@ mod tests {
         assert_eq!(t.public, Some(true), "null/absent public keeps");
         assert_eq!(t.metadata, json!({"k": {"x": 1, "y": 2}, "z": 1}));
         assert_eq!(t.environment, "dev");
-        assert_eq!(t.timestamp, parse_timestamp("2023-06-01T00:00:00Z").unwrap());
+        assert_eq!(
+            t.timestamp,
+            parse_timestamp("2023-06-01T00:00:00Z").unwrap()
+        );
     }
 
     #[test]
@@ -408,38 +417,73 @@ mod tests {
         let o = fold_observation("o", &v, || unreachable!("trace ids are given"));
         assert_eq!(o.trace_id, "t1");
         assert_eq!(o.environment, "early");
-        assert_eq!(o.start_time, parse_timestamp("2024-01-01T00:00:05Z").unwrap());
-        assert_eq!(o.end_time, Some(o.start_time), "end before start is clamped");
+        assert_eq!(
+            o.start_time,
+            parse_timestamp("2024-01-01T00:00:05Z").unwrap()
+        );
+        assert_eq!(
+            o.end_time,
+            Some(o.start_time),
+            "end before start is clamped"
+        );
         assert_eq!(o.output, Some(json!("done")), "0 is not truthy");
         assert_eq!(o.usage_details, Some(json!({"input": 3, "output": 5})));
         assert_eq!(o.status_message.as_deref(), Some("ok"));
         assert_eq!(o.metadata, json!({"metadata": "plain"}));
         assert_eq!(o.r#type, "GENERATION");
-        assert_eq!((o.prompt_name.as_deref(), o.prompt_version), (Some("p"), Some(2)));
+        assert_eq!(
+            (o.prompt_name.as_deref(), o.prompt_version),
+            (Some("p"), Some(2))
+        );
     }
 
     #[test]
     fn observation_without_trace_uses_the_fallback_and_last_type_wins() {
         let v = vec![
-            ev(EventType::GenerationCreate, "2024-01-01T00:00:00Z", 1, json!({})),
-            ev(EventType::ObservationUpdate, "2024-01-01T00:00:01Z", 2, json!({"type": "EVENT", "level": "ERROR"})),
+            ev(
+                EventType::GenerationCreate,
+                "2024-01-01T00:00:00Z",
+                1,
+                json!({}),
+            ),
+            ev(
+                EventType::ObservationUpdate,
+                "2024-01-01T00:00:01Z",
+                2,
+                json!({"type": "EVENT", "level": "ERROR"}),
+            ),
         ];
         let o = fold_observation("o", &v, || "generated".into());
-        assert_eq!((o.trace_id.as_str(), o.r#type.as_str(), o.level.as_str()), ("generated", "EVENT", "ERROR"));
+        assert_eq!(
+            (o.trace_id.as_str(), o.r#type.as_str(), o.level.as_str()),
+            ("generated", "EVENT", "ERROR")
+        );
     }
 
     #[test]
     fn scores_inflate_like_langfuse() {
         let s = |body: Value| {
-            fold_score("s", &[ev(EventType::ScoreCreate, "2024-01-01T00:00:00Z", 1, body)])
+            fold_score(
+                "s",
+                &[ev(EventType::ScoreCreate, "2024-01-01T00:00:00Z", 1, body)],
+            )
         };
         let b = s(json!({"name": "n", "value": 1, "dataType": "BOOLEAN"}));
-        assert_eq!((b.value, b.string_value.as_deref()), (Some(1.0), Some("True")));
+        assert_eq!(
+            (b.value, b.string_value.as_deref()),
+            (Some(1.0), Some("True"))
+        );
         let c = s(json!({"name": "n", "value": "good"}));
-        assert_eq!((c.data_type.as_str(), c.string_value.as_deref()), ("CATEGORICAL", Some("good")));
+        assert_eq!(
+            (c.data_type.as_str(), c.string_value.as_deref()),
+            ("CATEGORICAL", Some("good"))
+        );
         let n = s(json!({"name": "n", "value": 0.5}));
         assert_eq!((n.data_type.as_str(), n.value), ("NUMERIC", Some(0.5)));
         let k = s(json!({"name": "n", "value": "fixed", "dataType": "CORRECTION"}));
-        assert_eq!((k.name.as_str(), k.long_string_value.as_deref()), ("output", Some("fixed")));
+        assert_eq!(
+            (k.name.as_str(), k.long_string_value.as_deref()),
+            ("output", Some("fixed"))
+        );
     }
 }

@@ -177,7 +177,9 @@ pub async fn score_config_hook(
         tracing::info!(score_id = %score.id, "annotation score without configId dropped");
         return Ok(None);
     }
-    if score.data_type == "CORRECTION" && (score.session_id.is_some() || score.dataset_run_id.is_some()) {
+    if score.data_type == "CORRECTION"
+        && (score.session_id.is_some() || score.dataset_run_id.is_some())
+    {
         tracing::info!(score_id = %score.id, "correction score on a session or run dropped");
         return Ok(None);
     }

@@ -155,7 +155,11 @@ async fn commit(pool: &PgPool, pricing: &Pricing, writes: Vec<(WriteRequest, Rep
     for ((_, reply), res) in results {
         let _ = reply.send(res);
     }
-    tracing::debug!(requests = n, elapsed_ms = started.elapsed().as_millis() as u64, "ingest batch");
+    tracing::debug!(
+        requests = n,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "ingest batch"
+    );
 }
 
 /// Outcome of one write attempt.
@@ -197,7 +201,11 @@ where
                 }
                 Err(BatchError::Transient(e)) => {
                     tracing::error!(error = %e, "ingest batch failed: database unavailable");
-                    done.extend(group.into_iter().map(|t| (t, Err(WriteFailure::Unavailable))));
+                    done.extend(
+                        group
+                            .into_iter()
+                            .map(|t| (t, Err(WriteFailure::Unavailable))),
+                    );
                     break;
                 }
                 Err(BatchError::Permanent(e)) if group.len() == 1 => {
@@ -241,7 +249,12 @@ async fn write_batch(
     let mut touched: BTreeSet<EntityKey> = BTreeSet::new();
     for req in reqs {
         for e in &req.events {
-            let key = (req.project_id.as_str(), e.kind, e.entity_id.as_str(), e.event_id.as_str());
+            let key = (
+                req.project_id.as_str(),
+                e.kind,
+                e.entity_id.as_str(),
+                e.event_id.as_str(),
+            );
             if !seen.insert(key) {
                 continue;
             }
@@ -359,9 +372,13 @@ async fn write_batch(
 }
 
 /// One row per (project, session): the first environment wins within a batch.
-fn dedupe_sessions<'a>(set: BTreeSet<(&'a str, &'a str, &'a str)>) -> Vec<(&'a str, &'a str, &'a str)> {
+fn dedupe_sessions<'a>(
+    set: BTreeSet<(&'a str, &'a str, &'a str)>,
+) -> Vec<(&'a str, &'a str, &'a str)> {
     let mut seen = HashSet::new();
-    set.into_iter().filter(|(p, s, _)| seen.insert((*p, *s))).collect()
+    set.into_iter()
+        .filter(|(p, s, _)| seen.insert((*p, *s)))
+        .collect()
 }
 
 /// The trace id of an observation that never named one. Langfuse draws a random UUID;
@@ -445,10 +462,17 @@ mod tests {
         let mut results = results;
         results.sort_by_key(|r| r.0);
         for (i, r) in results {
-            let expected = if i == 5 { Err(WriteFailure::Rejected) } else { Ok(()) };
+            let expected = if i == 5 {
+                Err(WriteFailure::Rejected)
+            } else {
+                Ok(())
+            };
             assert_eq!(r, expected, "item {i}");
         }
-        assert!(calls <= 8, "halving needs log2(n) rounds per poison item, took {calls}");
+        assert!(
+            calls <= 8,
+            "halving needs log2(n) rounds per poison item, took {calls}"
+        );
     }
 
     #[tokio::test]
@@ -467,7 +491,10 @@ mod tests {
             }
         })
         .await;
-        assert!(results.iter().all(|r| r.1.is_ok()), "recovered after retries");
+        assert!(
+            results.iter().all(|r| r.1.is_ok()),
+            "recovered after retries"
+        );
         let results = isolate(vec![1], |group| async move {
             (group, Err(BatchError::Transient(anyhow::anyhow!("down"))))
         })
