@@ -8,6 +8,7 @@ mod health;
 mod ingestion;
 mod models;
 mod openapi;
+mod otel;
 mod pricing;
 mod projects;
 mod zero_config;

@@ -15,6 +15,7 @@ pub mod domain;
 pub mod error;
 pub mod ingest;
 pub mod openapi;
+pub mod otel;
 pub mod pg;
 pub mod pricing;
 pub mod startup;

@@ -69,7 +69,9 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(api::models::list_models)
         .service(api::models::create_model)
         .service(api::models::get_model)
-        .service(api::models::delete_model);
+        .service(api::models::delete_model)
+        .service(api::otel::export_traces)
+        .service(api::otel::export_metrics);
 }
 
 /// A built, not yet running, application.

@@ -4,6 +4,7 @@
 pub mod health;
 pub mod ingestion;
 pub mod models;
+pub mod otel;
 pub mod projects;
 pub mod scores_write;
 
