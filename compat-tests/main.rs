@@ -1,10 +1,15 @@
 //! Integration suite: the real application against a real PostgreSQL, over HTTP.
-//! One module per resource; helpers in `helpers.rs`.
+//! One module per resource; helpers in `helpers.rs`, SQL seeding in `seed.rs`.
 
 mod helpers;
+mod seed;
 
 mod auth;
 mod health;
+mod observations;
 mod openapi;
 mod projects;
+mod scores_read;
+mod sessions;
+mod traces;
 mod zero_config;

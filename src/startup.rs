@@ -51,7 +51,22 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(api::projects::create_api_key)
         .service(api::projects::delete_api_key)
         .service(api::projects::list_organization_projects)
-        .service(api::projects::list_organization_api_keys);
+        .service(api::projects::list_organization_api_keys)
+        // Read API (traces, observations, sessions, scores).
+        .service(api::traces::list_traces)
+        .service(api::traces::get_trace)
+        .service(api::traces::delete_trace)
+        .service(api::traces::delete_traces)
+        .service(api::observations::list_observations)
+        .service(api::observations::get_observation)
+        .service(api::observations::list_observations_v2)
+        .service(api::sessions::list_sessions)
+        .service(api::sessions::get_session)
+        .service(api::scores::list_scores)
+        .service(api::scores::get_score)
+        .service(api::scores::delete_score)
+        .service(api::scores::list_scores_v2)
+        .service(api::scores::get_score_v2);
 }
 
 /// A built, not yet running, application.

@@ -2,7 +2,12 @@
 //! store or ingest function, map the result.
 
 pub mod health;
+pub mod observations;
+pub mod params;
 pub mod projects;
+pub mod scores;
+pub mod sessions;
+pub mod traces;
 
 use serde::Serialize;
 use utoipa::ToSchema;

@@ -1,4 +1,8 @@
 //! The store layer: the only place SQL lives. Plain async functions per table family;
 //! every data function takes the project id as its first data argument.
 
+pub mod observations;
 pub mod projects;
+pub mod scores;
+pub mod sessions;
+pub mod traces;
