@@ -9,6 +9,7 @@ mod health;
 mod observations;
 mod openapi;
 mod projects;
+mod score_configs;
 mod scores_read;
 mod sessions;
 mod traces;

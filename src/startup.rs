@@ -66,7 +66,11 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(api::scores::get_score)
         .service(api::scores::delete_score)
         .service(api::scores::list_scores_v2)
-        .service(api::scores::get_score_v2);
+        .service(api::scores::get_score_v2)
+        .service(api::score_configs::list_score_configs)
+        .service(api::score_configs::get_score_config)
+        .service(api::score_configs::create_score_config)
+        .service(api::score_configs::update_score_config);
 }
 
 /// A built, not yet running, application.

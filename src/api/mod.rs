@@ -5,6 +5,7 @@ pub mod health;
 pub mod observations;
 pub mod params;
 pub mod projects;
+pub mod score_configs;
 pub mod scores;
 pub mod sessions;
 pub mod traces;

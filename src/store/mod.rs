@@ -3,6 +3,7 @@
 
 pub mod observations;
 pub mod projects;
+pub mod score_configs;
 pub mod scores;
 pub mod sessions;
 pub mod traces;
