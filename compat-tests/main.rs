@@ -6,6 +6,7 @@ mod seed;
 
 mod auth;
 mod health;
+mod metrics_api;
 mod observations;
 mod openapi;
 mod projects;

@@ -70,7 +70,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(api::score_configs::list_score_configs)
         .service(api::score_configs::get_score_config)
         .service(api::score_configs::create_score_config)
-        .service(api::score_configs::update_score_config);
+        .service(api::score_configs::update_score_config)
+        .service(api::metrics::get_daily_metrics);
 }
 
 /// A built, not yet running, application.

@@ -2,6 +2,7 @@
 //! store or ingest function, map the result.
 
 pub mod health;
+pub mod metrics;
 pub mod observations;
 pub mod params;
 pub mod projects;
