@@ -5,6 +5,7 @@ mod helpers;
 mod seed;
 
 mod auth;
+mod comments;
 mod health;
 mod metrics_api;
 mod observations;

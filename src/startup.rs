@@ -71,7 +71,10 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(api::score_configs::get_score_config)
         .service(api::score_configs::create_score_config)
         .service(api::score_configs::update_score_config)
-        .service(api::metrics::get_daily_metrics);
+        .service(api::metrics::get_daily_metrics)
+        .service(api::comments::list_comments)
+        .service(api::comments::get_comment)
+        .service(api::comments::create_comment);
 }
 
 /// A built, not yet running, application.
