@@ -429,3 +429,65 @@ async fn trace_reads_need_credentials() {
     assert_eq!(status, 401);
     assert_eq!(body["message"], "No authorization header");
 }
+
+#[tokio::test]
+async fn unfiltered_totals_follow_inserts_and_deletes_per_project() {
+    let app = spawn_app().await;
+    let seed = Seed::new(&app).await;
+    let (pid, auth) = second_project(&app).await;
+    seed.many_traces("x", 7).await;
+    seed.for_project(&pid).many_traces("x", 3).await;
+    seed.observation("o1", "x-1", "SPAN", "2024-01-01T00:00:00.000Z", json!({}))
+        .await;
+    seed.observation("o2", "x-2", "SPAN", "2024-01-01T00:00:00.000Z", json!({}))
+        .await;
+    let (_, body) = app.get("/api/public/traces?limit=3").await;
+    assert_eq!(
+        body["meta"],
+        json!({"page": 1, "limit": 3, "totalItems": 7, "totalPages": 3})
+    );
+    let (_, body) = app
+        .send("GET", "/api/public/traces", Some(&auth), None)
+        .await;
+    assert_eq!(body["meta"]["totalItems"], 3);
+    let (_, body) = app.get("/api/public/observations").await;
+    assert_eq!(body["meta"]["totalItems"], 2);
+    // An upsert that hits an existing row (as ingestion's merges do) must not count twice.
+    sqlx::query(
+        "insert into traces (project_id, id, timestamp) values ('default', 'x-2', now()), \
+         ('default', 'x-new', now()) on conflict (project_id, id) do update set name = 'merged'",
+    )
+    .execute(&seed.pool)
+    .await
+    .unwrap();
+    let (_, body) = app.get("/api/public/traces?limit=3").await;
+    assert_eq!(body["meta"]["totalItems"], 8, "one new row, one merged");
+    sqlx::query("delete from traces where project_id = 'default' and id = 'x-new'")
+        .execute(&seed.pool)
+        .await
+        .unwrap();
+
+    let (status, _) = app
+        .send(
+            "DELETE",
+            "/api/public/traces",
+            Some(&app.basic_auth()),
+            Some(&json!({"traceIds": ["x-1", "x-3", "nope"]})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, body) = app.get("/api/public/traces?limit=3").await;
+    assert_eq!(
+        body["meta"],
+        json!({"page": 1, "limit": 3, "totalItems": 5, "totalPages": 2})
+    );
+    let (_, body) = app.get("/api/public/observations").await;
+    assert_eq!(
+        body["meta"]["totalItems"], 1,
+        "the deleted trace's observation is gone"
+    );
+    let (_, body) = app
+        .send("GET", "/api/public/traces", Some(&auth), None)
+        .await;
+    assert_eq!(body["meta"]["totalItems"], 3, "other project untouched");
+}

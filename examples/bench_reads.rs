@@ -58,15 +58,26 @@ async fn main() -> anyhow::Result<()> {
         .transpose()?
         .unwrap_or(1_000_000);
     let tmp = std::env::temp_dir().join(format!("xtrace-bench-{}", std::process::id()));
-    let mut _cluster = None;
     let admin_url = match std::env::var("DATABASE_URL") {
         Ok(url) => url,
         Err(_) => {
+            // PostgreSQL is told to stop when the thread that started it exits, so that
+            // thread stays parked for the life of the bench.
             let dir = tmp.join("cluster");
-            let pg = tokio::task::spawn_blocking(move || ManagedPostgres::start(&dir)).await??;
-            let url = pg.url("postgres");
-            _cluster = Some(pg);
-            url
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let pg = ManagedPostgres::start(&dir);
+                let _ = tx.send(
+                    pg.as_ref()
+                        .map(|pg| pg.url("postgres"))
+                        .map_err(|e| e.to_string()),
+                );
+                let _keep = pg;
+                loop {
+                    std::thread::park();
+                }
+            });
+            rx.recv()?.map_err(anyhow::Error::msg)?
         }
     };
     let db = format!("bench_{}", uuid::Uuid::new_v4().simple());

@@ -111,6 +111,24 @@ pub struct ObservationFilter {
     pub version: Option<String>,
 }
 
+impl ObservationFilter {
+    /// True when no filter restricts the rows.
+    fn is_unfiltered(&self) -> bool {
+        self.name.is_none()
+            && self.user_id.is_none()
+            && self.session_id.is_none()
+            && self.kind.is_none()
+            && self.trace_id.is_none()
+            && self.parent_observation_id.is_none()
+            && self.is_root.is_none()
+            && self.level.is_none()
+            && self.environments.is_empty()
+            && self.from_start_time.is_none()
+            && self.to_start_time.is_none()
+            && self.version.is_none()
+    }
+}
+
 fn push_filters<'a>(
     qb: &mut QueryBuilder<'a, Postgres>,
     project_id: &'a str,
@@ -187,8 +205,19 @@ pub async fn list_observations(
         .push_bind(page.limit as i64)
         .push(" offset ")
         .push_bind(page.offset());
-    let mut count_q = QueryBuilder::new("select count(*) from observations o");
-    push_filters(&mut count_q, project_id, filter);
+    let mut count_q = if filter.is_unfiltered() {
+        // Kept exact by the triggers of migration 0032.
+        let mut q = QueryBuilder::new(
+            "select coalesce((select n from project_row_counts where table_name = 'observations' \
+             and project_id = ",
+        );
+        q.push_bind(project_id).push("), 0)");
+        q
+    } else {
+        let mut q = QueryBuilder::new("select count(*) from observations o");
+        push_filters(&mut q, project_id, filter);
+        q
+    };
     let (rows, count) = tokio::try_join!(
         rows_q.build_query_as::<ObservationRow>().fetch_all(pool),
         count_q.build_query_scalar::<i64>().fetch_one(pool),
