@@ -75,6 +75,9 @@ pub const ORDER_COLUMNS: &[(&str, &str)] = &[
     ("sessionId", "t.session_id"),
 ];
 
+/// Order columns that cannot be null.
+const NOT_NULL_ORDER_COLUMNS: &[&str] = &["t.id", "t.timestamp", "t.public", "t.bookmarked"];
+
 /// Filters and order of `GET /api/public/traces`.
 #[derive(Debug, Clone, Default)]
 pub struct TraceFilter {
@@ -157,11 +160,17 @@ pub async fn list_traces(
     let mut rows_q = QueryBuilder::new(format!("select {cols} from traces t"));
     push_filters(&mut rows_q, project_id, filter);
     let (col, dir) = filter.order.unwrap_or(("t.timestamp", Direction::Desc));
-    // Column and direction come from closed lists, never from the request text.
+    // Column and direction come from closed lists, never from the request text. Nullable
+    // columns sort nulls last (as ClickHouse does); NOT NULL columns keep Postgres' default
+    // so `(project_id, timestamp desc)` serves the default order without a sort.
+    let nulls = if NOT_NULL_ORDER_COLUMNS.contains(&col) {
+        ""
+    } else {
+        " nulls last"
+    };
     rows_q.push(format!(
-        " order by {col} {} nulls last, t.id {} limit ",
-        dir.sql(),
-        dir.sql()
+        " order by {col} {dir}{nulls}, t.id {dir} limit ",
+        dir = dir.sql()
     ));
     rows_q
         .push_bind(page.limit as i64)
