@@ -1,5 +1,5 @@
 //! Read-side projections of stored usage and cost maps (COMPAT-NOTES §4.7 item 6):
-//! `input` = sum of keys containing "input" (None when there is none), `output` likewise,
+//! `input` = sum of keys starting with "input" (None when there is none), `output` likewise,
 //! `total` = the `total` key or 0. Langfuse's observations API derives `promptTokens`,
 //! `completionTokens`, `totalTokens` and `calculated*Cost` this way.
 
@@ -8,9 +8,9 @@ use serde_json::Value;
 /// Input/output/total reduced from a usage or cost map.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Reduced {
-    /// Sum of keys containing "input", if any.
+    /// Sum of keys starting with "input", if any.
     pub input: Option<f64>,
-    /// Sum of keys containing "output", if any.
+    /// Sum of keys starting with "output", if any.
     pub output: Option<f64>,
     /// The `total` key, 0 when absent.
     pub total: f64,
@@ -23,7 +23,7 @@ pub fn reduce(details: &Value) -> Reduced {
     };
     let sum = |needle: &str| {
         map.iter()
-            .filter(|(k, _)| k.contains(needle))
+            .filter(|(k, _)| k.starts_with(needle))
             .filter_map(|(_, v)| v.as_f64())
             .fold(None, |acc: Option<f64>, v| Some(acc.unwrap_or(0.0) + v))
     };
@@ -63,12 +63,13 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn reduces_by_key_substring() {
+    fn reduces_by_key_prefix_as_langfuse_does() {
         let r = reduce(
             &json!({"input": 10, "input_cached_tokens": 2, "cache_read_input_tokens": 1,
             "output": 5, "output_reasoning": 3, "total": 21}),
         );
-        assert_eq!(r.input, Some(13.0));
+        // `cache_read_input_tokens` does not start with "input" (Langfuse's startsWith).
+        assert_eq!(r.input, Some(12.0));
         assert_eq!(r.output, Some(8.0));
         assert_eq!(r.total, 21.0);
     }

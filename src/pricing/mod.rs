@@ -4,12 +4,11 @@
 //! generation-like observation; the models API calls [`Pricing::invalidate`] after writes.
 //!
 //! Submodules: `normalise` (client input → amounts), `tiers` (tier choice and cost),
-//! `tokenize` (token counts), `catalog` (model definitions in memory, default seed),
-//! `projections` (read-side figures of the observations API).
+//! `tokenize` (token counts), `catalog` (model definitions in memory, default seed).
+//! Read-side figures of the observations API live in `domain::usage`.
 
 pub mod catalog;
 pub mod normalise;
-pub mod projections;
 pub mod tiers;
 pub mod tokenize;
 
