@@ -4,11 +4,14 @@
 mod helpers;
 
 mod auth;
+mod datasets;
 mod health;
 mod ingestion;
+mod media;
 mod models;
 mod openapi;
 mod otel;
 mod pricing;
 mod projects;
+mod prompts;
 mod zero_config;

@@ -1,11 +1,16 @@
 //! HTTP handlers, one module per Langfuse resource. Handlers are thin: extract, call one
 //! store or ingest function, map the result.
 
+pub mod dataset_items;
+pub mod dataset_runs;
+pub mod datasets;
 pub mod health;
 pub mod ingestion;
+pub mod media;
 pub mod models;
 pub mod otel;
 pub mod projects;
+pub mod prompts;
 pub mod scores_write;
 
 use serde::Serialize;
