@@ -1,14 +1,22 @@
 //! Integration suite: the real application against a real PostgreSQL, over HTTP.
-//! One module per resource; helpers in `helpers.rs`.
+//! One module per resource; helpers in `helpers.rs`, SQL seeding in `seed.rs`.
 
 mod helpers;
+mod seed;
 
 mod auth;
+mod comments;
 mod health;
 mod ingestion;
+mod metrics_api;
 mod models;
+mod observations;
 mod openapi;
 mod otel;
 mod pricing;
 mod projects;
+mod score_configs;
+mod scores_read;
+mod sessions;
+mod traces;
 mod zero_config;

@@ -71,7 +71,30 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(api::models::get_model)
         .service(api::models::delete_model)
         .service(api::otel::export_traces)
-        .service(api::otel::export_metrics);
+        .service(api::otel::export_metrics)
+        // Read API (traces, observations, sessions, scores).
+        .service(api::traces::list_traces)
+        .service(api::traces::get_trace)
+        .service(api::traces::delete_trace)
+        .service(api::traces::delete_traces)
+        .service(api::observations::list_observations)
+        .service(api::observations::get_observation)
+        .service(api::observations::list_observations_v2)
+        .service(api::sessions::list_sessions)
+        .service(api::sessions::get_session)
+        .service(api::scores::list_scores)
+        .service(api::scores::get_score)
+        .service(api::scores::delete_score)
+        .service(api::scores::list_scores_v2)
+        .service(api::scores::get_score_v2)
+        .service(api::score_configs::list_score_configs)
+        .service(api::score_configs::get_score_config)
+        .service(api::score_configs::create_score_config)
+        .service(api::score_configs::update_score_config)
+        .service(api::metrics::get_daily_metrics)
+        .service(api::comments::list_comments)
+        .service(api::comments::get_comment)
+        .service(api::comments::create_comment);
 }
 
 /// A built, not yet running, application.

@@ -1,12 +1,20 @@
 //! HTTP handlers, one module per Langfuse resource. Handlers are thin: extract, call one
 //! store or ingest function, map the result.
 
+pub mod comments;
 pub mod health;
 pub mod ingestion;
+pub mod metrics;
 pub mod models;
+pub mod observations;
 pub mod otel;
+pub mod params;
 pub mod projects;
+pub mod score_configs;
+pub mod scores;
 pub mod scores_write;
+pub mod sessions;
+pub mod traces;
 
 use serde::Serialize;
 use utoipa::ToSchema;

@@ -1,3 +1,6 @@
 //! Types shared by the API, ingest and store layers.
 
+pub mod io;
+pub mod paging;
 pub mod time;
+pub mod usage;

@@ -1,6 +1,13 @@
 //! The store layer: the only place SQL lives. Plain async functions per table family;
 //! every data function takes the project id as its first data argument.
 
+pub mod comments;
 pub mod ingest;
+pub mod metrics;
 pub mod models;
+pub mod observations;
 pub mod projects;
+pub mod score_configs;
+pub mod scores;
+pub mod sessions;
+pub mod traces;

@@ -1,0 +1,318 @@
+//! Query-string parsing shared by the read endpoints, following Langfuse's zod schemas:
+//! numbers are coerced from strings, an empty value means "not given", array parameters
+//! (`tags`, `environment`, …) accept repeated keys and comma-separated values, and
+//! date-times must be ISO 8601 with an offset. Every problem is a 400 naming the field.
+
+use std::future::{ready, Ready};
+
+use actix_web::dev::Payload;
+use actix_web::{web, FromRequest, HttpRequest};
+use chrono::{DateTime, Utc};
+
+use crate::domain::paging::{Direction, Page};
+use crate::error::{ApiError, ValidationIssue};
+
+/// The raw query string as ordered key/value pairs (repeated keys kept).
+#[derive(Debug, Clone, Default)]
+pub struct QueryParams(Vec<(String, String)>);
+
+impl FromRequest for QueryParams {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(
+            web::Query::<Vec<(String, String)>>::from_query(req.query_string())
+                .map(|q| QueryParams(q.into_inner()))
+                .map_err(|e| ApiError::InvalidRequest(format!("Invalid query string: {e}"))),
+        )
+    }
+}
+
+fn issue(code: &'static str, field: &str, message: impl Into<String>) -> ApiError {
+    ApiError::InvalidRequestData(vec![ValidationIssue::new(code, field, message)])
+}
+
+impl QueryParams {
+    /// Builds params from pairs (tests, internal callers).
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Self {
+        Self(pairs)
+    }
+
+    /// The first non-empty value of `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, v)| k == name && !v.is_empty())
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// `get` as an owned string.
+    pub fn string(&self, name: &str) -> Option<String> {
+        self.get(name).map(str::to_string)
+    }
+
+    /// Every value of `name` (also `name[]`), split on commas, empties dropped.
+    pub fn list(&self, name: &str) -> Vec<String> {
+        let bracket = format!("{name}[]");
+        self.0
+            .iter()
+            .filter(|(k, _)| k == name || *k == bracket)
+            .flat_map(|(_, v)| v.split(','))
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Every value of `name` as given (no comma splitting), empties dropped.
+    pub fn repeated(&self, name: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(k, v)| k == name && !v.is_empty())
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    /// An integer parameter within `min..=max`.
+    pub fn int(&self, name: &str, min: i64, max: i64) -> Result<Option<i64>, ApiError> {
+        let Some(raw) = self.get(name) else {
+            return Ok(None);
+        };
+        let n: f64 = raw.trim().parse().map_err(|_| {
+            issue(
+                "invalid_type",
+                name,
+                format!("Expected number, received string \"{raw}\""),
+            )
+        })?;
+        if n.fract() != 0.0 || !n.is_finite() {
+            return Err(issue(
+                "invalid_type",
+                name,
+                "Expected integer, received float",
+            ));
+        }
+        let n = n as i64;
+        if n < min {
+            return Err(issue(
+                "too_small",
+                name,
+                format!("Number must be greater than or equal to {min}"),
+            ));
+        }
+        if n > max {
+            return Err(issue(
+                "too_big",
+                name,
+                format!("Number must be less than or equal to {max}"),
+            ));
+        }
+        Ok(Some(n))
+    }
+
+    /// A float parameter.
+    pub fn float(&self, name: &str) -> Result<Option<f64>, ApiError> {
+        let Some(raw) = self.get(name) else {
+            return Ok(None);
+        };
+        raw.trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite())
+            .map(Some)
+            .ok_or_else(|| {
+                issue(
+                    "invalid_type",
+                    name,
+                    format!("Expected number, received string \"{raw}\""),
+                )
+            })
+    }
+
+    /// A boolean parameter (`true`/`false`).
+    pub fn bool(&self, name: &str) -> Result<Option<bool>, ApiError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some("true") => Ok(Some(true)),
+            Some("false") => Ok(Some(false)),
+            Some(other) => Err(issue(
+                "invalid_type",
+                name,
+                format!("Expected boolean, received \"{other}\""),
+            )),
+        }
+    }
+
+    /// Page-based pagination: `page` ≥ 1 (default 1), `limit` 1..=`max_limit`.
+    pub fn page(&self, default_limit: u64, max_limit: u64) -> Result<Page, ApiError> {
+        let page = self.int("page", 1, i64::MAX)?.unwrap_or(1) as u64;
+        let limit = self
+            .int("limit", 1, max_limit as i64)?
+            .map(|l| l as u64)
+            .unwrap_or(default_limit);
+        Ok(Page { page, limit })
+    }
+
+    /// Langfuse's default pagination (limit 1..100, default 50).
+    pub fn default_page(&self) -> Result<Page, ApiError> {
+        self.page(50, 100)
+    }
+
+    /// An ISO 8601 date-time with offset (`Z` or `±hh:mm`).
+    pub fn datetime(&self, name: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(raw) => parse_datetime(raw)
+                .map(Some)
+                .ok_or_else(|| issue("invalid_string", name, "Invalid datetime")),
+        }
+    }
+
+    /// One of `allowed` (exact match), else a 400 listing the options.
+    pub fn one_of<T: Copy>(
+        &self,
+        name: &str,
+        allowed: &[(&str, T)],
+    ) -> Result<Option<T>, ApiError> {
+        let Some(raw) = self.get(name) else {
+            return Ok(None);
+        };
+        allowed
+            .iter()
+            .find(|(s, _)| *s == raw)
+            .map(|(_, t)| Some(*t))
+            .ok_or_else(|| {
+                let opts: Vec<String> = allowed.iter().map(|(s, _)| format!("'{s}'")).collect();
+                issue(
+                    "invalid_enum_value",
+                    name,
+                    format!(
+                        "Invalid enum value. Expected {}, received '{raw}'",
+                        opts.join(" | ")
+                    ),
+                )
+            })
+    }
+
+    /// `orderBy=<column>.<asc|desc>` with the column looked up in `columns`
+    /// (API name → SQL expression); unknown columns are a 400.
+    pub fn order_by(
+        &self,
+        columns: &[(&str, &'static str)],
+    ) -> Result<Option<(&'static str, Direction)>, ApiError> {
+        let Some(raw) = self.get("orderBy") else {
+            return Ok(None);
+        };
+        let (col, dir) = raw.rsplit_once('.').ok_or_else(|| {
+            ApiError::InvalidRequest(format!(
+                "Invalid orderBy format: {raw}. Expected <column>.<asc|desc>"
+            ))
+        })?;
+        let dir = match dir.to_ascii_lowercase().as_str() {
+            "asc" => Direction::Asc,
+            "desc" => Direction::Desc,
+            _ => {
+                return Err(ApiError::InvalidRequest(format!(
+                    "Invalid order by direction: {dir}"
+                )))
+            }
+        };
+        let sql = columns
+            .iter()
+            .find(|(c, _)| *c == col)
+            .map(|(_, sql)| *sql)
+            .ok_or_else(|| ApiError::InvalidRequest(format!("Invalid order by column: {col}")))?;
+        Ok(Some((sql, dir)))
+    }
+
+    /// The `fields` groups, or None when not given (= all groups).
+    pub fn fields(&self) -> Option<Vec<String>> {
+        self.get("fields").map(|raw| {
+            raw.split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
+    }
+}
+
+/// Parses an ISO 8601 date-time that carries an offset; naive times are refused.
+pub fn parse_datetime(raw: &str) -> Option<DateTime<Utc>> {
+    let raw = raw.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
+        return Some(t.with_timezone(&Utc));
+    }
+    // RFC 3339 requires seconds; ISO 8601 (and zod's offset datetime) allows HH:MM too.
+    for fmt in ["%Y-%m-%dT%H:%M%#z", "%Y-%m-%dT%H:%M%:z", "%Y-%m-%dT%H:%MZ"] {
+        if let Ok(t) = DateTime::parse_from_str(raw, fmt) {
+            return Some(t.with_timezone(&Utc));
+        }
+    }
+    if let Some(stripped) = raw.strip_suffix('Z') {
+        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(stripped, "%Y-%m-%dT%H:%M") {
+            return Some(t.and_utc());
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(pairs: &[(&str, &str)]) -> QueryParams {
+        QueryParams::from_pairs(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn pagination_defaults_and_bounds() {
+        assert_eq!(q(&[]).default_page().unwrap(), Page { page: 1, limit: 50 });
+        assert_eq!(
+            q(&[("page", ""), ("limit", "")]).default_page().unwrap(),
+            Page { page: 1, limit: 50 }
+        );
+        assert!(q(&[("limit", "0")]).default_page().is_err());
+        assert!(q(&[("limit", "101")]).default_page().is_err());
+        assert!(q(&[("page", "0")]).default_page().is_err());
+        assert!(q(&[("page", "x")]).default_page().is_err());
+        assert_eq!(
+            q(&[("page", "3"), ("limit", "100")])
+                .default_page()
+                .unwrap()
+                .offset(),
+            200
+        );
+    }
+
+    #[test]
+    fn lists_accept_repeats_and_commas() {
+        let p = q(&[("tags", "a,b"), ("tags", "c"), ("environment", "")]);
+        assert_eq!(p.list("tags"), vec!["a", "b", "c"]);
+        assert!(p.list("environment").is_empty());
+    }
+
+    #[test]
+    fn datetimes_need_an_offset() {
+        assert!(parse_datetime("2024-01-01T00:00:00Z").is_some());
+        assert!(parse_datetime("2024-01-01T00:00:00.123+02:00").is_some());
+        assert!(parse_datetime("2024-01-01T00:00:00").is_none());
+        assert!(parse_datetime("yesterday").is_none());
+    }
+
+    #[test]
+    fn order_by_rejects_unknown_columns() {
+        let cols = [("timestamp", "timestamp")];
+        assert_eq!(
+            q(&[("orderBy", "timestamp.asc")]).order_by(&cols).unwrap(),
+            Some(("timestamp", Direction::Asc))
+        );
+        assert!(q(&[("orderBy", "nope.asc")]).order_by(&cols).is_err());
+        assert!(q(&[("orderBy", "timestamp.up")]).order_by(&cols).is_err());
+    }
+}
