@@ -6,8 +6,10 @@ mod seed;
 
 mod auth;
 mod comments;
+mod datasets;
 mod health;
 mod ingestion;
+mod media;
 mod metrics_api;
 mod models;
 mod observations;
@@ -15,6 +17,7 @@ mod openapi;
 mod otel;
 mod pricing;
 mod projects;
+mod prompts;
 mod score_configs;
 mod scores_read;
 mod sessions;

@@ -87,6 +87,11 @@ pub struct Config {
     pub db_max_connections: u32,
     /// `LOG_FORMAT` (`json` for JSON lines; anything else is human-readable).
     pub log_json: bool,
+    /// `XTRACE_MEDIA_DIR` (default `<data_dir>/media`): where uploaded media bytes are stored.
+    pub media_dir: PathBuf,
+    /// `XTRACE_PUBLIC_URL`: base URL clients reach xtrace at, used in media upload and
+    /// download URLs; when unset they are built from the request's host.
+    pub public_url: Option<String>,
 }
 
 /// A configuration variable that could not be used.
@@ -209,9 +214,26 @@ impl Config {
             }
         };
 
+        let data_dir = PathBuf::from(get("XTRACE_DATA_DIR").unwrap_or_else(|| "./.xtrace".into()));
+        let public_url = match get("XTRACE_PUBLIC_URL") {
+            None => None,
+            Some(u) if u.starts_with("http://") || u.starts_with("https://") => {
+                Some(u.trim_end_matches('/').to_string())
+            }
+            Some(u) => {
+                return Err(err(
+                    "XTRACE_PUBLIC_URL",
+                    format!("expected an http:// or https:// URL, got {u:?}"),
+                ))
+            }
+        };
         Ok(Config {
             database_url,
-            data_dir: PathBuf::from(get("XTRACE_DATA_DIR").unwrap_or_else(|| "./.xtrace".into())),
+            media_dir: get("XTRACE_MEDIA_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| data_dir.join("media")),
+            public_url,
+            data_dir,
             pg_bindir: get("XTRACE_PG_BINDIR").map(PathBuf::from),
             api_bearer_token: get("API_BEARER_TOKEN").map(Secret),
             bind_addr,
@@ -276,6 +298,10 @@ mod tests {
                 "LANGFUSE_INIT_PROJECT_ID",
             ),
             (vec![("LOG_FORMAT", "xml")], "LOG_FORMAT"),
+            (
+                vec![("XTRACE_PUBLIC_URL", "example.com")],
+                "XTRACE_PUBLIC_URL",
+            ),
         ] {
             let e = cfg(&pairs).expect_err(var);
             assert_eq!(e.var, var, "{pairs:?}");

@@ -94,7 +94,33 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(api::metrics::get_daily_metrics)
         .service(api::comments::list_comments)
         .service(api::comments::get_comment)
-        .service(api::comments::create_comment);
+        .service(api::comments::create_comment)
+        // Prompts, datasets, experiments, media.
+        .service(api::prompts::create_prompt)
+        .service(api::prompts::list_prompts)
+        .service(api::prompts::get_prompt)
+        .service(api::prompts::delete_prompt)
+        .service(api::prompts::update_prompt_version)
+        .service(api::datasets::create_dataset)
+        .service(api::datasets::list_datasets)
+        .service(api::datasets::get_dataset)
+        .service(api::datasets::create_dataset_v1)
+        .service(api::datasets::list_datasets_v1)
+        .service(api::datasets::get_dataset_v1)
+        .service(api::dataset_items::create_dataset_item)
+        .service(api::dataset_items::list_dataset_items)
+        .service(api::dataset_items::get_dataset_item)
+        .service(api::dataset_items::delete_dataset_item)
+        .service(api::dataset_runs::create_dataset_run_item)
+        .service(api::dataset_runs::list_dataset_run_items)
+        .service(api::dataset_runs::list_dataset_runs)
+        .service(api::dataset_runs::get_dataset_run)
+        .service(api::dataset_runs::delete_dataset_run)
+        .service(api::media::create_media)
+        .service(api::media::get_media)
+        .service(api::media::patch_media)
+        .service(api::media::upload_media_content)
+        .service(api::media::download_media_content);
 }
 
 /// A built, not yet running, application.

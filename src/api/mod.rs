@@ -2,14 +2,19 @@
 //! store or ingest function, map the result.
 
 pub mod comments;
+pub mod dataset_items;
+pub mod dataset_runs;
+pub mod datasets;
 pub mod health;
 pub mod ingestion;
+pub mod media;
 pub mod metrics;
 pub mod models;
 pub mod observations;
 pub mod otel;
 pub mod params;
 pub mod projects;
+pub mod prompts;
 pub mod score_configs;
 pub mod scores;
 pub mod scores_write;

@@ -517,14 +517,11 @@ pub async fn upsert_scores(
     Ok(())
 }
 
-/// Prompt ids for `(project_id, prompt name, version)` links.
-///
-/// Hook for the prompts slice: until prompts are stored this finds nothing, and the
-/// observation keeps `promptName`/`promptVersion` with a null `prompt_id`. Langfuse drops
-/// links to unknown prompts; once prompts exist this function decides the link.
+/// Prompt ids for `(project_id, prompt name, version)` links; links to prompts that do
+/// not exist are left out (the observation keeps name and version, as Langfuse does).
 pub async fn find_prompt_ids(
-    _conn: &mut PgConnection,
-    _links: &[(&str, &str, i32)],
+    conn: &mut PgConnection,
+    links: &[(&str, &str, i32)],
 ) -> sqlx::Result<HashMap<(String, String, i32), String>> {
-    Ok(HashMap::new())
+    super::prompts::find_prompt_ids(conn, links).await
 }

@@ -2,11 +2,14 @@
 //! every data function takes the project id as its first data argument.
 
 pub mod comments;
+pub mod datasets;
 pub mod ingest;
+pub mod media;
 pub mod metrics;
 pub mod models;
 pub mod observations;
 pub mod projects;
+pub mod prompts;
 pub mod score_configs;
 pub mod scores;
 pub mod sessions;
