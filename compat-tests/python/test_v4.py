@@ -231,18 +231,32 @@ def test_prompts_create_get_and_compile(lf):
     assert fetched.config == {"temperature": 0.1}
     assert "production" in fetched.labels
 
+    # A prompt's type is fixed by its first version (Langfuse answers 400 otherwise).
+    with pytest.raises(Exception) as err:
+        lf.create_prompt(name=name, type="chat", prompt=[{"role": "user", "content": "x"}])
+    assert getattr(err.value, "status_code", None) == 400
+
+    lf.create_prompt(name=name, prompt="Bye {{who}}!", labels=["staging"])
+    staged = lf.get_prompt(name, label="staging", cache_ttl_seconds=0)
+    assert staged.version == 2
+    assert staged.compile(who="xtrace") == "Bye xtrace!"
+    # The production label still points at version 1.
+    assert lf.get_prompt(name, cache_ttl_seconds=0).version == 1
+
+
+def test_chat_prompt(lf):
+    require("GET", "/api/public/v2/prompts")
+    name = uid("chat")
     chat = lf.create_prompt(
         name=name,
         type="chat",
         prompt=[{"role": "system", "content": "You are {{role}}"}],
         labels=["staging"],
     )
-    assert chat.version == 2
+    assert chat.version == 1
     staged = lf.get_prompt(name, label="staging", type="chat", cache_ttl_seconds=0)
-    assert staged.version == 2
+    assert staged.version == 1
     assert staged.compile(role="terse") == [{"role": "system", "content": "You are terse"}]
-    # The production label still points at version 1.
-    assert lf.get_prompt(name, cache_ttl_seconds=0).version == 1
 
 
 def test_missing_prompt_uses_fallback(lf):

