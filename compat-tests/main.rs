@@ -10,6 +10,7 @@ mod health;
 mod ingestion;
 mod lifecycle;
 mod metrics_api;
+mod metrics_query;
 mod models;
 mod observations;
 mod openapi;

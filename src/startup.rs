@@ -94,7 +94,10 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(api::metrics::get_daily_metrics)
         .service(api::comments::list_comments)
         .service(api::comments::get_comment)
-        .service(api::comments::create_comment);
+        .service(api::comments::create_comment)
+        // metrics query API (v1 and v2)
+        .service(api::metrics_query::get_metrics)
+        .service(api::metrics_query::get_metrics_v2);
 }
 
 /// A built, not yet running, application.

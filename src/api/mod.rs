@@ -5,6 +5,7 @@ pub mod comments;
 pub mod health;
 pub mod ingestion;
 pub mod metrics;
+pub mod metrics_query;
 pub mod models;
 pub mod observations;
 pub mod otel;

@@ -4,6 +4,7 @@
 pub mod comments;
 pub mod ingest;
 pub mod metrics;
+pub mod metrics_query;
 pub mod models;
 pub mod observations;
 pub mod projects;
