@@ -17,7 +17,15 @@ struct Obs {
 }
 
 /// A seeded trace: (id, name, user, tags, timestamp).
-const TRACES: &[(&str, &str, Option<&str>, &[&str], &str)] = &[
+type TraceSeed = (
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    &'static [&'static str],
+    &'static str,
+);
+
+const TRACES: &[TraceSeed] = &[
     (
         "t1",
         "chat",
