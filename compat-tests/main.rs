@@ -12,6 +12,7 @@ mod ingestion;
 mod lifecycle;
 mod media;
 mod metrics_api;
+mod metrics_query;
 mod models;
 mod observations;
 mod openapi;

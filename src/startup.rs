@@ -120,7 +120,10 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(api::media::get_media)
         .service(api::media::patch_media)
         .service(api::media::upload_media_content)
-        .service(api::media::download_media_content);
+        .service(api::media::download_media_content)
+        // Metrics query API (v1 and v2).
+        .service(api::metrics_query::get_metrics)
+        .service(api::metrics_query::get_metrics_v2);
 }
 
 /// A built, not yet running, application.

@@ -9,6 +9,7 @@ pub mod health;
 pub mod ingestion;
 pub mod media;
 pub mod metrics;
+pub mod metrics_query;
 pub mod models;
 pub mod observations;
 pub mod otel;

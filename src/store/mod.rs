@@ -6,6 +6,7 @@ pub mod datasets;
 pub mod ingest;
 pub mod media;
 pub mod metrics;
+pub mod metrics_query;
 pub mod models;
 pub mod observations;
 pub mod projects;
