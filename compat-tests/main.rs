@@ -11,4 +11,5 @@ mod openapi;
 mod otel;
 mod pricing;
 mod projects;
+mod tsmetrics;
 mod zero_config;

@@ -71,7 +71,12 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(api::models::get_model)
         .service(api::models::delete_model)
         .service(api::otel::export_traces)
-        .service(api::otel::export_metrics);
+        .service(api::otel::export_metrics)
+        // Time-series metrics (GPU/node telemetry) and the Prometheus scrape endpoint.
+        .service(api::tsmetrics::ingest_metrics_batch)
+        .service(api::tsmetrics::list_metric_names)
+        .service(api::tsmetrics::query_metrics)
+        .service(crate::prom::prometheus_metrics);
 }
 
 /// A built, not yet running, application.
@@ -115,6 +120,11 @@ impl Application {
                 max_delay: config.ingest_max_delay,
                 queue: config.ingest_queue,
             },
+        );
+        crate::store::tsmetrics::spawn_retention(
+            pool.clone(),
+            config.metrics_retention_days,
+            std::time::Duration::from_secs(3600),
         );
         let state = web::Data::new(AppState {
             pool,
@@ -201,6 +211,7 @@ fn build_server(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Re
                     .allow_any_header()
                     .max_age(86_400),
             )
+            .wrap(actix_web::middleware::from_fn(crate::prom::record_requests))
             .wrap(TracingLogger::default())
     })
     .listen(listener)?

@@ -7,6 +7,7 @@ pub mod models;
 pub mod otel;
 pub mod projects;
 pub mod scores_write;
+pub mod tsmetrics;
 
 use serde::Serialize;
 use utoipa::ToSchema;

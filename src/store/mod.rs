@@ -4,3 +4,4 @@
 pub mod ingest;
 pub mod models;
 pub mod projects;
+pub mod tsmetrics;
