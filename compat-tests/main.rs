@@ -24,4 +24,5 @@ mod score_configs;
 mod scores_read;
 mod sessions;
 mod traces;
+mod tsmetrics;
 mod zero_config;

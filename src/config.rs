@@ -92,6 +92,15 @@ pub struct Config {
     /// `XTRACE_PUBLIC_URL`: base URL clients reach xtrace at, used in media upload and
     /// download URLs; when unset they are built from the request's host.
     pub public_url: Option<String>,
+    /// `XTRACE_METRICS_RETENTION_DAYS` (default 30, 0 keeps forever): time-series points
+    /// and rollups older than this are deleted by a background job.
+    pub metrics_retention_days: u32,
+    /// `XTRACE_METRICS_MAX_SERIES` (default 50, as the seed): series per metrics query.
+    pub metrics_max_series: usize,
+    /// `XTRACE_METRICS_MAX_POINTS` (default 1000, as the seed): points per series per query.
+    pub metrics_max_points: usize,
+    /// `XTRACE_METRICS_TOKEN`: when set, `GET /metrics` (Prometheus) needs `Bearer <token>`.
+    pub metrics_token: Option<Secret>,
 }
 
 /// A configuration variable that could not be used.
@@ -255,6 +264,10 @@ impl Config {
             ingest_queue: positive("XTRACE_INGEST_QUEUE", 10_000, 1_000_000)? as usize,
             db_max_connections: positive("DATABASE_MAX_CONNECTIONS", 16, 1000)? as u32,
             log_json,
+            metrics_retention_days: number("XTRACE_METRICS_RETENTION_DAYS", 30, 36_500)? as u32,
+            metrics_max_series: positive("XTRACE_METRICS_MAX_SERIES", 50, 10_000)? as usize,
+            metrics_max_points: positive("XTRACE_METRICS_MAX_POINTS", 1000, 100_000)? as usize,
+            metrics_token: get("XTRACE_METRICS_TOKEN").map(Secret),
         })
     }
 }
@@ -325,6 +338,33 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.project_keys.unwrap().public_key, "pk-x");
+    }
+
+    #[test]
+    fn metrics_settings_have_seed_defaults_and_are_validated() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!(c.metrics_retention_days, 30);
+        assert_eq!((c.metrics_max_series, c.metrics_max_points), (50, 1000));
+        assert!(c.metrics_token.is_none());
+        let c = cfg(&[
+            ("XTRACE_METRICS_RETENTION_DAYS", "0"),
+            ("XTRACE_METRICS_MAX_SERIES", "7"),
+            ("XTRACE_METRICS_MAX_POINTS", "9"),
+            ("XTRACE_METRICS_TOKEN", "scrape-secret"),
+        ])
+        .unwrap();
+        assert_eq!(c.metrics_retention_days, 0);
+        assert_eq!((c.metrics_max_series, c.metrics_max_points), (7, 9));
+        assert_eq!(c.metrics_token.as_ref().unwrap().expose(), "scrape-secret");
+        assert!(!format!("{c:?}").contains("scrape-secret"));
+        for (var, bad) in [
+            ("XTRACE_METRICS_RETENTION_DAYS", "-1"),
+            ("XTRACE_METRICS_MAX_SERIES", "0"),
+            ("XTRACE_METRICS_MAX_POINTS", "lots"),
+            ("XTRACE_METRICS_MAX_POINTS", "100001"),
+        ] {
+            assert_eq!(cfg(&[(var, bad)]).expect_err(var).var, var);
+        }
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod openapi;
 pub mod otel;
 pub mod pg;
 pub mod pricing;
+pub mod prom;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -123,7 +123,12 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(api::media::download_media_content)
         // Metrics query API (v1 and v2).
         .service(api::metrics_query::get_metrics)
-        .service(api::metrics_query::get_metrics_v2);
+        .service(api::metrics_query::get_metrics_v2)
+        // Time-series metrics (GPU/node telemetry) and the Prometheus scrape endpoint.
+        .service(api::tsmetrics::ingest_metrics_batch)
+        .service(api::tsmetrics::list_metric_names)
+        .service(api::tsmetrics::query_metrics)
+        .service(crate::prom::prometheus_metrics);
 }
 
 /// A built, not yet running, application.
@@ -167,6 +172,11 @@ impl Application {
                 max_delay: config.ingest_max_delay,
                 queue: config.ingest_queue,
             },
+        );
+        crate::store::tsmetrics::spawn_retention(
+            pool.clone(),
+            config.metrics_retention_days,
+            std::time::Duration::from_secs(3600),
         );
         let state = web::Data::new(AppState {
             pool,
@@ -253,6 +263,7 @@ fn build_server(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Re
                     .allow_any_header()
                     .max_age(86_400),
             )
+            .wrap(actix_web::middleware::from_fn(crate::prom::record_requests))
             .wrap(TracingLogger::default())
     })
     .listen(listener)?

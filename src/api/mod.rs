@@ -21,6 +21,7 @@ pub mod scores;
 pub mod scores_write;
 pub mod sessions;
 pub mod traces;
+pub mod tsmetrics;
 
 use serde::Serialize;
 use utoipa::ToSchema;

@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 pub use event::{Rejection, ValidEvent, Validated};
-pub use worker::{IngestHandle, WriteFailure, WriteRequest};
+pub use worker::{IngestHandle, MetricsWrite, WriteFailure, WriteRequest};
 
 use crate::error::ApiError;
 use crate::startup::AppState;

@@ -43,10 +43,20 @@ pub enum WriteFailure {
     Unavailable,
 }
 
+/// The time-series points of one `POST /v1/metrics/batch` request, all of one project.
+#[derive(Debug, Clone)]
+pub struct MetricsWrite {
+    /// Project the points belong to.
+    pub project_id: String,
+    /// Validated points.
+    pub points: Vec<crate::store::tsmetrics::MetricPoint>,
+}
+
 type Reply = oneshot::Sender<Result<(), WriteFailure>>;
 
 enum Message {
     Write(WriteRequest, Reply),
+    Metrics(MetricsWrite, Reply),
     Flush(oneshot::Sender<()>),
 }
 
@@ -76,6 +86,28 @@ impl IngestHandle {
                 mpsc::error::TrySendError::Closed(_) => ApiError::Unavailable,
             })?;
         rx.await.map_err(|_| ApiError::Unavailable)
+    }
+
+    /// Queues time-series points like [`IngestHandle::write`]: a full queue is a 503, the
+    /// answer comes after the commit.
+    pub async fn write_metrics(
+        &self,
+        req: MetricsWrite,
+    ) -> Result<Result<(), WriteFailure>, ApiError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .try_send(Message::Metrics(req, reply))
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => ApiError::Overloaded,
+                mpsc::error::TrySendError::Closed(_) => ApiError::Unavailable,
+            })?;
+        rx.await.map_err(|_| ApiError::Unavailable)
+    }
+
+    /// Queued messages and the queue's capacity (for `/metrics`).
+    pub fn queue_depth(&self) -> (usize, usize) {
+        let max = self.tx.max_capacity();
+        (max - self.tx.capacity(), max)
     }
 
     /// Waits until everything queued before this call is committed (or failed).
@@ -126,16 +158,20 @@ async fn run(pool: PgPool, pricing: Pricing, cfg: WorkerConfig, mut rx: mpsc::Re
             }
         }
         let mut writes = Vec::new();
+        let mut metrics = Vec::new();
         for msg in buf.drain(..) {
             match msg {
                 Message::Write(req, reply) => writes.push((req, reply)),
+                Message::Metrics(req, reply) => metrics.push((req, reply)),
                 Message::Flush(done) => {
                     commit(&pool, &pricing, std::mem::take(&mut writes)).await;
+                    commit_metrics(&pool, std::mem::take(&mut metrics)).await;
                     let _ = done.send(());
                 }
             }
         }
         commit(&pool, &pricing, writes).await;
+        commit_metrics(&pool, metrics).await;
     }
 }
 
@@ -152,6 +188,12 @@ async fn commit(pool: &PgPool, pricing: &Pricing, writes: Vec<(WriteRequest, Rep
         (group, res)
     })
     .await;
+    let events: usize = results
+        .iter()
+        .filter(|r| r.1.is_ok())
+        .map(|r| r.0 .0.events.len())
+        .sum();
+    crate::prom::global().observe_batch("events", n, events, started.elapsed());
     for ((_, reply), res) in results {
         let _ = reply.send(res);
     }
@@ -159,6 +201,47 @@ async fn commit(pool: &PgPool, pricing: &Pricing, writes: Vec<(WriteRequest, Rep
         requests = n,
         elapsed_ms = started.elapsed().as_millis() as u64,
         "ingest batch"
+    );
+}
+
+/// Writes time-series points in one transaction per group (poison requests isolated
+/// like events) and answers each request.
+async fn commit_metrics(pool: &PgPool, writes: Vec<(MetricsWrite, Reply)>) {
+    if writes.is_empty() {
+        return;
+    }
+    let started = std::time::Instant::now();
+    let n = writes.len();
+    let results = isolate(writes, |group: Vec<(MetricsWrite, Reply)>| async move {
+        let batches: Vec<(&str, &[crate::store::tsmetrics::MetricPoint])> = group
+            .iter()
+            .map(|(r, _)| (r.project_id.as_str(), r.points.as_slice()))
+            .collect();
+        let res = async {
+            let mut tx = pool.begin().await.map_err(classify)?;
+            crate::store::tsmetrics::insert_points(&mut tx, &batches)
+                .await
+                .map_err(classify)?;
+            tx.commit().await.map_err(classify)
+        }
+        .await;
+        (group, res)
+    })
+    .await;
+    let points: usize = results
+        .iter()
+        .filter(|r| r.1.is_ok())
+        .map(|r| r.0 .0.points.len())
+        .sum();
+    crate::prom::global().observe_batch("metric_points", n, points, started.elapsed());
+    for ((_, reply), res) in results {
+        let _ = reply.send(res);
+    }
+    tracing::debug!(
+        requests = n,
+        points,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "metrics batch"
     );
 }
 

@@ -15,3 +15,4 @@ pub mod score_configs;
 pub mod scores;
 pub mod sessions;
 pub mod traces;
+pub mod tsmetrics;

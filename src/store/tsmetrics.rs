@@ -1,0 +1,634 @@
+//! Time-series metrics (GPU/node telemetry): series, raw points, 1-minute rollups
+//! (migration 0050 describes the storage contract), the bucketed query behind
+//! `/api/public/metrics/query`, and retention. Validation of points and query parameters
+//! lives in `api::tsmetrics`; this module trusts its inputs.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Duration, DurationRound, TimeZone, Utc};
+use serde_json::{Map, Value};
+use sqlx::{PgConnection, PgExecutor, QueryBuilder};
+
+/// One validated point: a flat label object of string values, a finite value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricPoint {
+    /// Metric name.
+    pub name: String,
+    /// Labels (string values only).
+    pub labels: Map<String, Value>,
+    /// Value (finite).
+    pub value: f64,
+    /// When it was measured.
+    pub ts: DateTime<Utc>,
+}
+
+/// The aggregation applied within each step bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Agg {
+    /// Arithmetic mean.
+    Avg,
+    /// Largest value.
+    Max,
+    /// Smallest value.
+    Min,
+    /// Sum of values.
+    Sum,
+    /// Number of points.
+    Count,
+    /// Value of the latest point.
+    Last,
+    /// Continuous percentile (`percentile_cont`) at the given fraction.
+    Percentile(Pct),
+}
+
+/// Supported percentiles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pct {
+    /// Median.
+    P50,
+    /// 90th.
+    P90,
+    /// 95th.
+    P95,
+    /// 99th.
+    P99,
+}
+
+impl Pct {
+    fn fraction(self) -> &'static str {
+        match self {
+            Pct::P50 => "0.5",
+            Pct::P90 => "0.9",
+            Pct::P95 => "0.95",
+            Pct::P99 => "0.99",
+        }
+    }
+}
+
+impl Agg {
+    /// Every accepted name, for error messages.
+    pub const NAMES: &'static str = "avg, max, min, sum, count, last, p50, p90, p95, p99";
+
+    /// Parses a name (case-insensitive).
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s.trim().to_ascii_lowercase().as_str() {
+            "avg" => Agg::Avg,
+            "max" => Agg::Max,
+            "min" => Agg::Min,
+            "sum" => Agg::Sum,
+            "count" => Agg::Count,
+            "last" => Agg::Last,
+            "p50" => Agg::Percentile(Pct::P50),
+            "p90" => Agg::Percentile(Pct::P90),
+            "p95" => Agg::Percentile(Pct::P95),
+            "p99" => Agg::Percentile(Pct::P99),
+            _ => return None,
+        })
+    }
+
+    /// The canonical name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Agg::Avg => "avg",
+            Agg::Max => "max",
+            Agg::Min => "min",
+            Agg::Sum => "sum",
+            Agg::Count => "count",
+            Agg::Last => "last",
+            Agg::Percentile(Pct::P50) => "p50",
+            Agg::Percentile(Pct::P90) => "p90",
+            Agg::Percentile(Pct::P95) => "p95",
+            Agg::Percentile(Pct::P99) => "p99",
+        }
+    }
+
+    /// Whether the 1-minute rollup can answer it (percentiles need every raw value).
+    fn rollup_ok(self) -> bool {
+        !matches!(self, Agg::Percentile(_))
+    }
+}
+
+/// A validated query.
+#[derive(Debug, Clone)]
+pub struct SeriesQuery {
+    /// Metric name.
+    pub name: String,
+    /// Inclusive start.
+    pub from: DateTime<Utc>,
+    /// Inclusive end.
+    pub to: DateTime<Utc>,
+    /// Containment filter on labels.
+    pub labels: Option<Map<String, Value>>,
+    /// Bucket width in seconds (buckets aligned on the Unix epoch, as the seed does).
+    pub step_secs: i64,
+    /// Aggregation.
+    pub agg: Agg,
+    /// Label key: one series per value.
+    pub group_by: Option<String>,
+    /// Series returned at most.
+    pub max_series: usize,
+    /// Points per series at most.
+    pub max_points: usize,
+}
+
+/// One returned series.
+#[derive(Debug, Clone)]
+pub struct SeriesResult {
+    /// The series' labels (`{group_by: value}` when grouped).
+    pub labels: Value,
+    /// `(bucket start, value)` in time order.
+    pub values: Vec<(DateTime<Utc>, f64)>,
+}
+
+/// Query outcome with the limit bookkeeping.
+#[derive(Debug, Clone, Default)]
+pub struct QueryOutcome {
+    /// The series, ordered by labels.
+    pub series: Vec<SeriesResult>,
+    /// Series (or groups) matching before the series limit.
+    pub total_series: usize,
+    /// More series matched than `max_series`.
+    pub series_truncated: bool,
+    /// Some series had data beyond the first `max_points` buckets.
+    pub points_truncated: bool,
+    /// Whether the 1-minute rollup served the query.
+    pub used_rollup: bool,
+}
+
+type SeriesKey<'a> = (&'a str, &'a str, String);
+
+/// Writes the points of several requests in the caller's transaction: creates missing
+/// series, inserts points (an existing (series, timestamp) keeps its first value) and
+/// folds the new points into the 1-minute rollup. Returns the points newly stored.
+#[tracing::instrument(skip_all, fields(points = tracing::field::Empty))]
+pub async fn insert_points(
+    conn: &mut PgConnection,
+    batches: &[(&str, &[MetricPoint])],
+) -> sqlx::Result<u64> {
+    // Series keys in a stable order (fewer lock-order deadlocks between transactions).
+    let mut keys: BTreeMap<SeriesKey<'_>, Option<i64>> = BTreeMap::new();
+    for (project, points) in batches {
+        for p in points.iter() {
+            keys.entry((project, &p.name, labels_text(&p.labels)))
+                .or_insert(None);
+        }
+    }
+    if keys.is_empty() {
+        return Ok(0);
+    }
+    let (projects, names, labels): (Vec<&str>, Vec<&str>, Vec<&str>) = {
+        let mut a = (Vec::new(), Vec::new(), Vec::new());
+        for (p, n, l) in keys.keys() {
+            a.0.push(*p);
+            a.1.push(*n);
+            a.2.push(l.as_str());
+        }
+        a
+    };
+    sqlx::query(
+        "insert into metric_series (project_id, name, labels)
+         select p, n, l::jsonb from unnest($1::text[], $2::text[], $3::text[]) as t(p, n, l)
+         on conflict (project_id, name, labels) do nothing",
+    )
+    .bind(&projects)
+    .bind(&names)
+    .bind(&labels)
+    .execute(&mut *conn)
+    .await?;
+    let rows: Vec<(i64, String, String, String)> = sqlx::query_as(
+        "select s.id, s.project_id, s.name, t.l
+         from unnest($1::text[], $2::text[], $3::text[]) as t(p, n, l)
+         join metric_series s on s.project_id = t.p and s.name = t.n and s.labels = t.l::jsonb",
+    )
+    .bind(&projects)
+    .bind(&names)
+    .bind(&labels)
+    .fetch_all(&mut *conn)
+    .await?;
+    let ids: HashMap<(String, String, String), i64> = rows
+        .into_iter()
+        .map(|(id, p, n, l)| ((p, n, l), id))
+        .collect();
+
+    // Deduplicate (series, ts) within the batch: the first occurrence wins, as the
+    // `on conflict do nothing` does across batches.
+    let mut seen = std::collections::HashSet::new();
+    let (mut sid, mut ts, mut val) = (Vec::new(), Vec::new(), Vec::new());
+    for (project, points) in batches {
+        for p in points.iter() {
+            let key = (project.to_string(), p.name.clone(), labels_text(&p.labels));
+            let Some(&id) = ids.get(&key) else {
+                return Err(sqlx::Error::Protocol(format!(
+                    "series {} of project {project} was not created",
+                    p.name
+                )));
+            };
+            if seen.insert((id, p.ts)) {
+                sid.push(id);
+                ts.push(p.ts);
+                val.push(p.value);
+            }
+        }
+    }
+    let inserted: Vec<(i64, DateTime<Utc>, f64)> = sqlx::query_as(
+        "insert into metric_points (series_id, ts, value)
+         select * from unnest($1::int8[], $2::timestamptz[], $3::float8[])
+         on conflict (series_id, ts) do nothing
+         returning series_id, ts, value",
+    )
+    .bind(&sid)
+    .bind(&ts)
+    .bind(&val)
+    .fetch_all(&mut *conn)
+    .await?;
+    tracing::Span::current().record("points", inserted.len());
+    upsert_rollups(conn, &inserted).await?;
+    Ok(inserted.len() as u64)
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Partial {
+    cnt: i64,
+    sum: f64,
+    min: f64,
+    max: f64,
+    last_ts: DateTime<Utc>,
+    last_value: f64,
+}
+
+async fn upsert_rollups(
+    conn: &mut PgConnection,
+    inserted: &[(i64, DateTime<Utc>, f64)],
+) -> sqlx::Result<()> {
+    let mut parts: BTreeMap<(i64, DateTime<Utc>), Partial> = BTreeMap::new();
+    for &(id, ts, v) in inserted {
+        let minute = ts
+            .duration_trunc(Duration::minutes(1))
+            .expect("a minute is a valid truncation unit for any timestamp in range");
+        parts
+            .entry((id, minute))
+            .and_modify(|p| {
+                p.cnt += 1;
+                p.sum += v;
+                p.min = p.min.min(v);
+                p.max = p.max.max(v);
+                if ts > p.last_ts {
+                    p.last_ts = ts;
+                    p.last_value = v;
+                }
+            })
+            .or_insert(Partial {
+                cnt: 1,
+                sum: v,
+                min: v,
+                max: v,
+                last_ts: ts,
+                last_value: v,
+            });
+    }
+    if parts.is_empty() {
+        return Ok(());
+    }
+    let mut cols: (Vec<i64>, Vec<DateTime<Utc>>, Vec<i64>, Vec<f64>, Vec<f64>) = Default::default();
+    let (mut mx, mut lts, mut lv) = (Vec::new(), Vec::new(), Vec::new());
+    for ((id, minute), p) in &parts {
+        cols.0.push(*id);
+        cols.1.push(*minute);
+        cols.2.push(p.cnt);
+        cols.3.push(p.sum);
+        cols.4.push(p.min);
+        mx.push(p.max);
+        lts.push(p.last_ts);
+        lv.push(p.last_value);
+    }
+    sqlx::query(
+        "insert into metric_rollup_1m (series_id, minute, cnt, sum, min, max, last_ts, last_value)
+         select * from unnest($1::int8[], $2::timestamptz[], $3::int8[], $4::float8[],
+                              $5::float8[], $6::float8[], $7::timestamptz[], $8::float8[])
+         on conflict (series_id, minute) do update set
+             cnt = metric_rollup_1m.cnt + excluded.cnt,
+             sum = metric_rollup_1m.sum + excluded.sum,
+             min = least(metric_rollup_1m.min, excluded.min),
+             max = greatest(metric_rollup_1m.max, excluded.max),
+             last_ts = greatest(metric_rollup_1m.last_ts, excluded.last_ts),
+             last_value = case when excluded.last_ts > metric_rollup_1m.last_ts
+                               then excluded.last_value else metric_rollup_1m.last_value end",
+    )
+    .bind(&cols.0)
+    .bind(&cols.1)
+    .bind(&cols.2)
+    .bind(&cols.3)
+    .bind(&cols.4)
+    .bind(&mx)
+    .bind(&lts)
+    .bind(&lv)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Canonical text of a label object (keys sorted), the series identity.
+fn labels_text(labels: &Map<String, Value>) -> String {
+    // serde_json's Map is a BTreeMap without the preserve_order feature: keys are sorted.
+    Value::Object(labels.clone()).to_string()
+}
+
+/// Metric names of a project, with the label keys seen on each.
+#[tracing::instrument(skip_all, fields(project_id = %project_id))]
+pub async fn list_names(
+    db: impl PgExecutor<'_>,
+    project_id: &str,
+) -> sqlx::Result<Vec<(String, Vec<String>)>> {
+    sqlx::query_as(
+        "select s.name,
+                coalesce(array_agg(distinct k.key order by k.key)
+                         filter (where k.key is not null), '{}')
+         from metric_series s
+         left join lateral jsonb_object_keys(s.labels) as k(key) on true
+         where s.project_id = $1
+         group by s.name
+         order by s.name",
+    )
+    .bind(project_id)
+    .fetch_all(db)
+    .await
+}
+
+/// The bucketed, aggregated series of `q` in `project_id`, within the limits of `q`.
+#[tracing::instrument(skip_all, fields(project_id = %project_id, name = %q.name))]
+pub async fn query_series(
+    conn: &mut PgConnection,
+    project_id: &str,
+    q: &SeriesQuery,
+) -> sqlx::Result<QueryOutcome> {
+    // 1. Resolve the label filter to series (GIN on labels).
+    let series: Vec<(i64, Value)> = sqlx::query_as(
+        "select id, labels from metric_series
+         where project_id = $1 and name = $2 and ($3::jsonb is null or labels @> $3::jsonb)
+         order by labels",
+    )
+    .bind(project_id)
+    .bind(&q.name)
+    .bind(q.labels.clone().map(Value::Object))
+    .fetch_all(&mut *conn)
+    .await?;
+
+    // 2. Series -> output group (one per series, or one per group_by value), ordered by labels.
+    let mut groups: BTreeMap<String, (Value, Vec<i64>)> = BTreeMap::new();
+    for (id, labels) in series {
+        let out = match &q.group_by {
+            Some(key) => {
+                let v = labels.get(key).cloned().unwrap_or(Value::Null);
+                Value::Object(Map::from_iter([(key.clone(), v)]))
+            }
+            None => labels,
+        };
+        groups
+            .entry(out.to_string())
+            .or_insert_with(|| (out, Vec::new()))
+            .1
+            .push(id);
+    }
+    let mut outcome = QueryOutcome {
+        total_series: groups.len(),
+        series_truncated: groups.len() > q.max_series,
+        ..Default::default()
+    };
+    let groups: Vec<(Value, Vec<i64>)> = groups.into_values().take(q.max_series).collect();
+    if groups.is_empty() {
+        return Ok(outcome);
+    }
+    let (mut ids, mut gidx) = (Vec::new(), Vec::new());
+    for (g, (_, members)) in groups.iter().enumerate() {
+        for id in members {
+            ids.push(*id);
+            gidx.push(g as i32);
+        }
+    }
+
+    // 3. Only the first max_points buckets are computed; later data is reported.
+    let step = Duration::seconds(q.step_secs);
+    let first_bucket = bucket_start(q.from, q.step_secs);
+    let cap_end = i32::try_from(q.max_points)
+        .ok()
+        .and_then(|n| step.checked_mul(n))
+        .and_then(|d| first_bucket.checked_add_signed(d));
+    let to = if let Some(cap_end) = cap_end.filter(|c| *c <= q.to) {
+        outcome.points_truncated = sqlx::query_scalar(
+            "select exists (select 1 from metric_points
+                            where series_id = any($1) and ts >= $2 and ts <= $3)",
+        )
+        .bind(&ids)
+        .bind(cap_end)
+        .bind(q.to)
+        .fetch_one(&mut *conn)
+        .await?;
+        // Exclusive end at the cap: represented as inclusive end one microsecond earlier.
+        cap_end - Duration::microseconds(1)
+    } else {
+        q.to
+    };
+
+    // 4. Aggregate. Whole minutes come from the rollup when the step is whole minutes.
+    let from_ceil = ceil_minute(q.from);
+    let to_floor = to
+        .duration_trunc(Duration::minutes(1))
+        .expect("a minute is a valid truncation unit");
+    let use_rollup = q.agg.rollup_ok() && q.step_secs % 60 == 0 && from_ceil < to_floor;
+    outcome.used_rollup = use_rollup;
+    let mut b = QueryBuilder::new("with sel as (select * from unnest(");
+    b.push_bind(&ids)
+        .push("::int8[], ")
+        .push_bind(&gidx)
+        .push("::int4[]) as s(id, g)), parts as (");
+    if use_rollup {
+        b.push(
+            "select s.g, r.minute as ts, r.cnt, r.sum, r.min, r.max, r.last_ts, r.last_value
+             from metric_rollup_1m r join sel s on s.id = r.series_id
+             where r.minute >= ",
+        )
+        .push_bind(from_ceil)
+        .push(" and r.minute < ")
+        .push_bind(to_floor)
+        .push(
+            " union all
+             select s.g, p.ts, 1, p.value, p.value, p.value, p.ts, p.value
+             from metric_points p join sel s on s.id = p.series_id
+             where (p.ts >= ",
+        )
+        .push_bind(q.from)
+        .push(" and p.ts < ")
+        .push_bind(from_ceil)
+        .push(") or (p.ts >= ")
+        .push_bind(to_floor)
+        .push(" and p.ts <= ")
+        .push_bind(to)
+        .push(")");
+    } else {
+        b.push(
+            "select s.g, p.ts, 1::int8 as cnt, p.value as sum, p.value as min, p.value as max,
+                    p.ts as last_ts, p.value as last_value, p.value
+             from metric_points p join sel s on s.id = p.series_id
+             where p.ts >= ",
+        )
+        .push_bind(q.from)
+        .push(" and p.ts <= ")
+        .push_bind(to);
+    }
+    b.push(") select g, date_bin(make_interval(secs => ")
+        .push_bind(q.step_secs as f64)
+        .push("), ts, timestamptz '1970-01-01 00:00:00+00') as bucket, ");
+    b.push(match q.agg {
+        Agg::Avg => "(sum(sum) / sum(cnt)::float8)::float8",
+        Agg::Max => "max(max)::float8",
+        Agg::Min => "min(min)::float8",
+        Agg::Sum => "sum(sum)::float8",
+        Agg::Count => "sum(cnt)::float8",
+        Agg::Last => "(array_agg(last_value order by last_ts desc))[1]::float8",
+        Agg::Percentile(_) => "",
+    });
+    if let Agg::Percentile(p) = q.agg {
+        b.push(format!(
+            "(percentile_cont({}) within group (order by value))::float8",
+            p.fraction()
+        ));
+    }
+    b.push(" as value from parts group by 1, 2 order by 1, 2");
+    let rows: Vec<(i32, DateTime<Utc>, f64)> = b.build_query_as().fetch_all(&mut *conn).await?;
+
+    let mut out: Vec<SeriesResult> = groups
+        .into_iter()
+        .map(|(labels, _)| SeriesResult {
+            labels,
+            values: Vec::new(),
+        })
+        .collect();
+    for (g, bucket, value) in rows {
+        if let Some(s) = out.get_mut(g as usize) {
+            s.values.push((bucket, value));
+        }
+    }
+    // Groups without any point in range are still listed (their series exist); drop
+    // them so `data` only carries series with values, as the seed does.
+    out.retain(|s| !s.values.is_empty());
+    outcome.series = out;
+    Ok(outcome)
+}
+
+/// Start of the epoch-aligned bucket holding `t`.
+pub fn bucket_start(t: DateTime<Utc>, step_secs: i64) -> DateTime<Utc> {
+    let micros = t.timestamp_micros();
+    let step = step_secs * 1_000_000;
+    Utc.timestamp_micros(micros - micros.rem_euclid(step))
+        .single()
+        .expect("flooring a valid timestamp stays in range")
+}
+
+fn ceil_minute(t: DateTime<Utc>) -> DateTime<Utc> {
+    let floor = bucket_start(t, 60);
+    if floor == t {
+        t
+    } else {
+        floor + Duration::minutes(1)
+    }
+}
+
+/// Deletes points and rollups older than `cutoff`, at most `chunk` rows per statement
+/// (so a large backlog does not hold one long transaction). Returns rows deleted.
+#[tracing::instrument(skip_all)]
+pub async fn delete_older_than(
+    db: &sqlx::PgPool,
+    cutoff: DateTime<Utc>,
+    chunk: i64,
+) -> sqlx::Result<u64> {
+    let mut total = 0;
+    for sql in [
+        "delete from metric_points where ctid = any(array(
+             select ctid from metric_points where ts < $1 limit $2))",
+        "delete from metric_rollup_1m where ctid = any(array(
+             select ctid from metric_rollup_1m where minute < $1 limit $2))",
+    ] {
+        loop {
+            let n = sqlx::query(sql)
+                .bind(cutoff)
+                .bind(chunk)
+                .execute(db)
+                .await?
+                .rows_affected();
+            total += n;
+            if n < chunk as u64 {
+                break;
+            }
+        }
+    }
+    Ok(total)
+}
+
+/// Starts the retention job: every `every`, deletes points and rollups older than
+/// `days` days. `days == 0` keeps everything (no task is started).
+pub fn spawn_retention(
+    pool: sqlx::PgPool,
+    days: u32,
+    every: std::time::Duration,
+) -> Option<tokio::task::JoinHandle<()>> {
+    if days == 0 {
+        return None;
+    }
+    Some(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            let cutoff = Utc::now() - Duration::days(i64::from(days));
+            match delete_older_than(&pool, cutoff, 50_000).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(rows = n, %cutoff, "metrics retention deleted old points"),
+                Err(e) => tracing::warn!(error = %e, "metrics retention failed; retrying later"),
+            }
+        }
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn buckets_align_on_the_epoch() {
+        assert_eq!(
+            bucket_start(t("2024-05-01T12:07:31.5Z"), 300),
+            t("2024-05-01T12:05:00Z")
+        );
+        assert_eq!(
+            bucket_start(t("2024-05-01T12:07:31Z"), 86_400),
+            t("2024-05-01T00:00:00Z")
+        );
+        assert_eq!(
+            ceil_minute(t("2024-05-01T12:07:00Z")),
+            t("2024-05-01T12:07:00Z")
+        );
+        assert_eq!(
+            ceil_minute(t("2024-05-01T12:07:00.001Z")),
+            t("2024-05-01T12:08:00Z")
+        );
+    }
+
+    #[test]
+    fn every_agg_name_round_trips() {
+        for name in Agg::NAMES.split(", ") {
+            assert_eq!(Agg::parse(name).map(Agg::as_str), Some(name));
+        }
+        assert_eq!(Agg::parse("P99"), Some(Agg::Percentile(Pct::P99)));
+        assert_eq!(Agg::parse("median"), None);
+    }
+
+    #[test]
+    fn label_identity_ignores_key_order() {
+        let a: Map<String, Value> = serde_json::from_str(r#"{"b":"1","a":"2"}"#).unwrap();
+        let b: Map<String, Value> = serde_json::from_str(r#"{"a":"2","b":"1"}"#).unwrap();
+        assert_eq!(labels_text(&a), labels_text(&b));
+    }
+}
