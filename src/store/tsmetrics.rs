@@ -9,6 +9,9 @@ use chrono::{DateTime, Duration, DurationRound, TimeZone, Utc};
 use serde_json::{Map, Value};
 use sqlx::{PgConnection, PgExecutor, QueryBuilder};
 
+/// Column arrays of a rollup upsert: series ids, minutes, counts, sums, minima.
+type RollupColumns = (Vec<i64>, Vec<DateTime<Utc>>, Vec<i64>, Vec<f64>, Vec<f64>);
+
 /// One validated point: a flat label object of string values, a finite value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetricPoint {
@@ -289,7 +292,7 @@ async fn upsert_rollups(
     if parts.is_empty() {
         return Ok(());
     }
-    let mut cols: (Vec<i64>, Vec<DateTime<Utc>>, Vec<i64>, Vec<f64>, Vec<f64>) = Default::default();
+    let mut cols: RollupColumns = Default::default();
     let (mut mx, mut lts, mut lv) = (Vec::new(), Vec::new(), Vec::new());
     for ((id, minute), p) in &parts {
         cols.0.push(*id);
