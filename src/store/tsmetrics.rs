@@ -9,9 +9,6 @@ use chrono::{DateTime, Duration, DurationRound, TimeZone, Utc};
 use serde_json::{Map, Value};
 use sqlx::{PgConnection, PgExecutor, QueryBuilder};
 
-/// Column arrays of a rollup upsert: series ids, minutes, counts, sums, minima.
-type RollupColumns = (Vec<i64>, Vec<DateTime<Utc>>, Vec<i64>, Vec<f64>, Vec<f64>);
-
 /// One validated point: a flat label object of string values, a finite value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetricPoint {
@@ -292,14 +289,15 @@ async fn upsert_rollups(
     if parts.is_empty() {
         return Ok(());
     }
-    let mut cols: RollupColumns = Default::default();
+    let (mut ids, mut minutes, mut cnt, mut sum, mut min) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut mx, mut lts, mut lv) = (Vec::new(), Vec::new(), Vec::new());
     for ((id, minute), p) in &parts {
-        cols.0.push(*id);
-        cols.1.push(*minute);
-        cols.2.push(p.cnt);
-        cols.3.push(p.sum);
-        cols.4.push(p.min);
+        ids.push(*id);
+        minutes.push(*minute);
+        cnt.push(p.cnt);
+        sum.push(p.sum);
+        min.push(p.min);
         mx.push(p.max);
         lts.push(p.last_ts);
         lv.push(p.last_value);
@@ -317,11 +315,11 @@ async fn upsert_rollups(
              last_value = case when excluded.last_ts > metric_rollup_1m.last_ts
                                then excluded.last_value else metric_rollup_1m.last_value end",
     )
-    .bind(&cols.0)
-    .bind(&cols.1)
-    .bind(&cols.2)
-    .bind(&cols.3)
-    .bind(&cols.4)
+    .bind(&ids)
+    .bind(&minutes)
+    .bind(&cnt)
+    .bind(&sum)
+    .bind(&min)
     .bind(&mx)
     .bind(&lts)
     .bind(&lv)
@@ -433,6 +431,8 @@ pub async fn query_series(
     };
 
     // 4. Aggregate. Whole minutes come from the rollup when the step is whole minutes.
+    // `series_id = any(ids)` next to the join lets the planner drive the primary-key
+    // index (series_id, ts) instead of hash-joining the whole table to the id list.
     let from_ceil = ceil_minute(q.from);
     let to_floor = to
         .duration_trunc(Duration::minutes(1))
@@ -448,8 +448,10 @@ pub async fn query_series(
         b.push(
             "select s.g, r.minute as ts, r.cnt, r.sum, r.min, r.max, r.last_ts, r.last_value
              from metric_rollup_1m r join sel s on s.id = r.series_id
-             where r.minute >= ",
+             where r.series_id = any(",
         )
+        .push_bind(&ids)
+        .push(") and r.minute >= ")
         .push_bind(from_ceil)
         .push(" and r.minute < ")
         .push_bind(to_floor)
@@ -457,8 +459,10 @@ pub async fn query_series(
             " union all
              select s.g, p.ts, 1, p.value, p.value, p.value, p.ts, p.value
              from metric_points p join sel s on s.id = p.series_id
-             where (p.ts >= ",
+             where p.series_id = any(",
         )
+        .push_bind(&ids)
+        .push(") and ((p.ts >= ")
         .push_bind(q.from)
         .push(" and p.ts < ")
         .push_bind(from_ceil)
@@ -466,14 +470,16 @@ pub async fn query_series(
         .push_bind(to_floor)
         .push(" and p.ts <= ")
         .push_bind(to)
-        .push(")");
+        .push("))");
     } else {
         b.push(
             "select s.g, p.ts, 1::int8 as cnt, p.value as sum, p.value as min, p.value as max,
                     p.ts as last_ts, p.value as last_value, p.value
              from metric_points p join sel s on s.id = p.series_id
-             where p.ts >= ",
+             where p.series_id = any(",
         )
+        .push_bind(&ids)
+        .push(") and p.ts >= ")
         .push_bind(q.from)
         .push(" and p.ts <= ")
         .push_bind(to);
