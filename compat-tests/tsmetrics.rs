@@ -207,6 +207,201 @@ async fn every_aggregation_and_step_matches_an_independent_computation() {
 }
 
 #[tokio::test]
+async fn hours_of_points_from_several_series_agree_at_every_level_and_group() {
+    // Five series over ~5 hours, one point every 97 s, values varied per series; sent in
+    // three requests in a shuffled order, so the 1-minute, 5-minute and hourly rollups
+    // fold late points into existing buckets.
+    let app = spawn_app_with(&[NO_RATE_LIMIT]).await;
+    let auth = app.basic_auth();
+    let series = [
+        ("n1", "0"),
+        ("n1", "1"),
+        ("n2", "0"),
+        ("n2", "1"),
+        ("n2", "2"),
+    ];
+    let mut all: Vec<(usize, DateTime<Utc>, f64)> = Vec::new();
+    for (k, _) in series.iter().enumerate() {
+        for i in 0..190i64 {
+            let t = base() + Duration::seconds(i * 97 + k as i64 * 11);
+            let v = ((i * 13 + k as i64 * 29) % 101) as f64 / 4.0 - 3.0;
+            all.push((k, t, v));
+        }
+    }
+    let mut order: Vec<usize> = (0..all.len()).collect();
+    order.sort_by_key(|&i| (i * 7919) % all.len());
+    for chunk in order.chunks(order.len() / 3 + 1) {
+        let body: Vec<Value> = chunk
+            .iter()
+            .map(|&i| {
+                let (k, t, v) = all[i];
+                json!({"name": "gpu_temp", "labels": {"node": series[k].0, "gpu": series[k].1},
+                       "value": v, "timestamp": iso(t)})
+            })
+            .collect();
+        let (status, res) = write(&app, &auth, json!(body)).await;
+        assert_eq!(status, 200, "{res}");
+        assert_eq!(res["accepted"], chunk.len());
+    }
+    // Ragged edges: neither end is on a minute, 5 minutes or an hour.
+    let from = base() + Duration::seconds(7 * 60 + 13);
+    let to = base() + Duration::seconds(4 * 3600 + 51 * 60 + 7);
+    for step in ["1m", "5m", "10m", "15m", "1h", "2h", "1d"] {
+        let step_secs: i64 = match step {
+            "1m" => 60,
+            "5m" => 300,
+            "10m" => 600,
+            "15m" => 900,
+            "1h" => 3600,
+            "2h" => 7200,
+            _ => 86_400,
+        };
+        for agg in [
+            "avg", "max", "min", "sum", "count", "last", "p50", "p90", "p95", "p99",
+        ] {
+            let ctx = format!("step={step} agg={agg}");
+            let (status, res) = query(
+                &app,
+                &auth,
+                &[
+                    ("name", "gpu_temp".into()),
+                    ("from", iso(from)),
+                    ("to", iso(to)),
+                    ("step", step.into()),
+                    ("agg", agg.into()),
+                    ("group_by", "node".into()),
+                    ("labels", r#"{"gpu":"0"}"#.into()),
+                ],
+            )
+            .await;
+            assert_eq!(status, 200, "{ctx}: {res}");
+            assert_eq!(res["meta"]["series_count"], 2, "{ctx}");
+            for (i, node) in ["n1", "n2"].iter().enumerate() {
+                let s = &res["data"][i];
+                assert_eq!(s["labels"], json!({"node": node}), "{ctx}");
+                let pts: Vec<(DateTime<Utc>, f64)> = all
+                    .iter()
+                    .filter(|p| series[p.0] == (*node, "0"))
+                    .map(|p| (p.1, p.2))
+                    .collect();
+                let want = expected(&pts, from, to, step_secs, agg);
+                assert_close(&values_of(s), &want, &format!("{ctx} node={node}"));
+            }
+            // Ungrouped, all five series: one series each, in label order.
+            let (status, res) = query(
+                &app,
+                &auth,
+                &[
+                    ("name", "gpu_temp".into()),
+                    ("from", iso(from)),
+                    ("to", iso(to)),
+                    ("step", step.into()),
+                    ("agg", agg.into()),
+                ],
+            )
+            .await;
+            assert_eq!(status, 200, "{ctx}: {res}");
+            assert_eq!(res["meta"]["series_count"], 5, "{ctx}");
+            for s in res["data"].as_array().unwrap() {
+                let k = series
+                    .iter()
+                    .position(|(n, g)| s["labels"] == json!({"node": n, "gpu": g}))
+                    .unwrap_or_else(|| panic!("{ctx}: unexpected labels {}", s["labels"]));
+                let pts: Vec<(DateTime<Utc>, f64)> = all
+                    .iter()
+                    .filter(|p| p.0 == k)
+                    .map(|p| (p.1, p.2))
+                    .collect();
+                let want = expected(&pts, from, to, step_secs, agg);
+                assert_close(&values_of(s), &want, &format!("{ctx} series={k}"));
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_retention_job_deletes_points_and_rollups_past_the_horizon() {
+    let app = spawn_app_with(&[
+        NO_RATE_LIMIT,
+        ("XTRACE_METRICS_RETENTION_DAYS", "2"),
+        ("XTRACE_METRICS_RETENTION_INTERVAL_SECS", "1"),
+    ])
+    .await;
+    let auth = app.basic_auth();
+    let now = Utc::now();
+    // 10 old points (3-4 days ago) and 10 recent ones (the last hours).
+    let old: Vec<DateTime<Utc>> = (0..10)
+        .map(|i| now - Duration::days(3) - Duration::minutes(i * 37))
+        .collect();
+    let recent: Vec<DateTime<Utc>> = (0..10)
+        .map(|i| now - Duration::hours(2) + Duration::minutes(i * 7))
+        .collect();
+    let body: Vec<Value> = old
+        .iter()
+        .chain(&recent)
+        .map(|t| json!({"name": "disk", "labels": {"node": "n1"}, "value": 1.0, "timestamp": iso(*t)}))
+        .collect();
+    let (status, res) = write(&app, &auth, json!(body)).await;
+    assert_eq!(status, 200, "{res}");
+    assert_eq!(res["accepted"], 20);
+    // Raw points (a step of 86,399 s is no whole number of minutes) and every rollup level
+    // (11m: 1-minute rollup; 10m: also 5-minute; 1h and 1d: also hourly).
+    let count = |step: &'static str| {
+        let (app, auth) = (&app, auth.clone());
+        async move {
+            let (status, res) = query(
+                app,
+                &auth,
+                &[
+                    ("name", "disk".into()),
+                    ("from", iso(now - Duration::days(4))),
+                    ("to", iso(now)),
+                    ("step", step.into()),
+                    ("agg", "count".into()),
+                ],
+            )
+            .await;
+            assert_eq!(status, 200, "{res}");
+            res["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|s| s["values"].as_array().unwrap().clone())
+                .map(|v| v["value"].as_f64().unwrap())
+                .sum::<f64>()
+        }
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let counts = [
+            count("86399s").await,
+            count("11m").await,
+            count("10m").await,
+            count("1h").await,
+            count("1d").await,
+        ];
+        if counts.iter().all(|c| *c == 10.0) {
+            break;
+        }
+        assert!(
+            counts.iter().all(|c| *c == 10.0 || *c == 20.0),
+            "the job deletes old points only: {counts:?}"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "old points still there after 30 s: {counts:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    // The series is still listed (series rows are kept), its recent points intact.
+    let (status, res) = app
+        .send("GET", "/api/public/metrics/names", Some(&auth), None)
+        .await;
+    assert_eq!(status, 200, "{res}");
+    assert!(res.to_string().contains("disk"), "{res}");
+}
+
+#[tokio::test]
 async fn group_by_merges_series_per_label_value_and_labels_filter_by_containment() {
     let app = spawn_app_with(&[NO_RATE_LIMIT]).await;
     let auth = app.basic_auth();

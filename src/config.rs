@@ -95,6 +95,9 @@ pub struct Config {
     /// `XTRACE_METRICS_RETENTION_DAYS` (default 30, 0 keeps forever): time-series points
     /// and rollups older than this are deleted by a background job.
     pub metrics_retention_days: u32,
+    /// `XTRACE_METRICS_RETENTION_INTERVAL_SECS` (default 3600): how often the retention job
+    /// runs (it also runs once at start-up).
+    pub metrics_retention_interval: Duration,
     /// `XTRACE_METRICS_MAX_SERIES` (default 50, as the seed): series per metrics query.
     pub metrics_max_series: usize,
     /// `XTRACE_METRICS_MAX_POINTS` (default 1000, as the seed): points per series per query.
@@ -265,6 +268,11 @@ impl Config {
             db_max_connections: positive("DATABASE_MAX_CONNECTIONS", 16, 1000)? as u32,
             log_json,
             metrics_retention_days: number("XTRACE_METRICS_RETENTION_DAYS", 30, 36_500)? as u32,
+            metrics_retention_interval: Duration::from_secs(positive(
+                "XTRACE_METRICS_RETENTION_INTERVAL_SECS",
+                3600,
+                7 * 86_400,
+            )?),
             metrics_max_series: positive("XTRACE_METRICS_MAX_SERIES", 50, 10_000)? as usize,
             metrics_max_points: positive("XTRACE_METRICS_MAX_POINTS", 1000, 100_000)? as usize,
             metrics_token: get("XTRACE_METRICS_TOKEN").map(Secret),

@@ -176,7 +176,7 @@ impl Application {
         crate::store::tsmetrics::spawn_retention(
             pool.clone(),
             config.metrics_retention_days,
-            std::time::Duration::from_secs(3600),
+            config.metrics_retention_interval,
         );
         let state = web::Data::new(AppState {
             pool,

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::{DateTime, Duration, DurationRound, TimeZone, Utc};
+use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{Map, Value};
 use sqlx::{PgConnection, PgExecutor, QueryBuilder};
 
@@ -151,7 +151,7 @@ pub struct QueryOutcome {
     pub series_truncated: bool,
     /// Some series had data beyond the first `max_points` buckets.
     pub points_truncated: bool,
-    /// Whether the 1-minute rollup served the query.
+    /// Whether a rollup served (part of) the query.
     pub used_rollup: bool,
 }
 
@@ -246,6 +246,30 @@ pub async fn insert_points(
     Ok(inserted.len() as u64)
 }
 
+/// A pre-aggregated level: a table of per-series, per-bucket count/sum/min/max/latest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Rollup {
+    table: &'static str,
+    secs: i64,
+}
+
+/// The rollup levels, finest first. Each width divides the next, so a query picks every
+/// level whose width divides its step and reads the coarsest for the middle of its range.
+const ROLLUPS: [Rollup; 3] = [
+    Rollup {
+        table: "metric_rollup_1m",
+        secs: 60,
+    },
+    Rollup {
+        table: "metric_rollup_5m",
+        secs: 300,
+    },
+    Rollup {
+        table: "metric_rollup_1h",
+        secs: 3600,
+    },
+];
+
 #[derive(Debug, Clone, Copy)]
 struct Partial {
     cnt: i64,
@@ -256,75 +280,94 @@ struct Partial {
     last_value: f64,
 }
 
+impl Partial {
+    fn of(ts: DateTime<Utc>, v: f64) -> Self {
+        Partial {
+            cnt: 1,
+            sum: v,
+            min: v,
+            max: v,
+            last_ts: ts,
+            last_value: v,
+        }
+    }
+
+    fn add(&mut self, ts: DateTime<Utc>, v: f64) {
+        self.cnt += 1;
+        self.sum += v;
+        self.min = self.min.min(v);
+        self.max = self.max.max(v);
+        if ts > self.last_ts {
+            self.last_ts = ts;
+            self.last_value = v;
+        }
+    }
+}
+
+/// Folds newly inserted points into every rollup level.
 async fn upsert_rollups(
     conn: &mut PgConnection,
     inserted: &[(i64, DateTime<Utc>, f64)],
 ) -> sqlx::Result<()> {
-    let mut parts: BTreeMap<(i64, DateTime<Utc>), Partial> = BTreeMap::new();
-    for &(id, ts, v) in inserted {
-        let minute = ts
-            .duration_trunc(Duration::minutes(1))
-            .expect("a minute is a valid truncation unit for any timestamp in range");
-        parts
-            .entry((id, minute))
-            .and_modify(|p| {
-                p.cnt += 1;
-                p.sum += v;
-                p.min = p.min.min(v);
-                p.max = p.max.max(v);
-                if ts > p.last_ts {
-                    p.last_ts = ts;
-                    p.last_value = v;
-                }
-            })
-            .or_insert(Partial {
-                cnt: 1,
-                sum: v,
-                min: v,
-                max: v,
-                last_ts: ts,
-                last_value: v,
-            });
-    }
-    if parts.is_empty() {
+    if inserted.is_empty() {
         return Ok(());
     }
-    let (mut ids, mut minutes, mut cnt, mut sum, mut min) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let (mut mx, mut lts, mut lv) = (Vec::new(), Vec::new(), Vec::new());
-    for ((id, minute), p) in &parts {
-        ids.push(*id);
-        minutes.push(*minute);
-        cnt.push(p.cnt);
-        sum.push(p.sum);
-        min.push(p.min);
-        mx.push(p.max);
-        lts.push(p.last_ts);
-        lv.push(p.last_value);
+    for level in ROLLUPS {
+        let mut parts: BTreeMap<(i64, DateTime<Utc>), Partial> = BTreeMap::new();
+        for &(id, ts, v) in inserted {
+            parts
+                .entry((id, bucket_start(ts, level.secs)))
+                .and_modify(|p| p.add(ts, v))
+                .or_insert_with(|| Partial::of(ts, v));
+        }
+        let n = parts.len();
+        let (mut ids, mut buckets, mut cnt, mut sum) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        let (mut min, mut max, mut lts, mut lv) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        for ((id, bucket), p) in &parts {
+            ids.push(*id);
+            buckets.push(*bucket);
+            cnt.push(p.cnt);
+            sum.push(p.sum);
+            min.push(p.min);
+            max.push(p.max);
+            lts.push(p.last_ts);
+            lv.push(p.last_value);
+        }
+        let t = level.table;
+        sqlx::query(&format!(
+            "insert into {t} (series_id, bucket, cnt, sum, min, max, last_ts, last_value)
+             select * from unnest($1::int8[], $2::timestamptz[], $3::int8[], $4::float8[],
+                                  $5::float8[], $6::float8[], $7::timestamptz[], $8::float8[])
+             on conflict (series_id, bucket) do update set
+                 cnt = {t}.cnt + excluded.cnt,
+                 sum = {t}.sum + excluded.sum,
+                 min = least({t}.min, excluded.min),
+                 max = greatest({t}.max, excluded.max),
+                 last_ts = greatest({t}.last_ts, excluded.last_ts),
+                 last_value = case when excluded.last_ts > {t}.last_ts
+                                   then excluded.last_value else {t}.last_value end"
+        ))
+        .bind(&ids)
+        .bind(&buckets)
+        .bind(&cnt)
+        .bind(&sum)
+        .bind(&min)
+        .bind(&max)
+        .bind(&lts)
+        .bind(&lv)
+        .execute(&mut *conn)
+        .await?;
     }
-    sqlx::query(
-        "insert into metric_rollup_1m (series_id, minute, cnt, sum, min, max, last_ts, last_value)
-         select * from unnest($1::int8[], $2::timestamptz[], $3::int8[], $4::float8[],
-                              $5::float8[], $6::float8[], $7::timestamptz[], $8::float8[])
-         on conflict (series_id, minute) do update set
-             cnt = metric_rollup_1m.cnt + excluded.cnt,
-             sum = metric_rollup_1m.sum + excluded.sum,
-             min = least(metric_rollup_1m.min, excluded.min),
-             max = greatest(metric_rollup_1m.max, excluded.max),
-             last_ts = greatest(metric_rollup_1m.last_ts, excluded.last_ts),
-             last_value = case when excluded.last_ts > metric_rollup_1m.last_ts
-                               then excluded.last_value else metric_rollup_1m.last_value end",
-    )
-    .bind(&ids)
-    .bind(&minutes)
-    .bind(&cnt)
-    .bind(&sum)
-    .bind(&min)
-    .bind(&mx)
-    .bind(&lts)
-    .bind(&lv)
-    .execute(&mut *conn)
-    .await?;
     Ok(())
 }
 
@@ -414,7 +457,8 @@ pub async fn query_series(
         .ok()
         .and_then(|n| step.checked_mul(n))
         .and_then(|d| first_bucket.checked_add_signed(d));
-    let to = if let Some(cap_end) = cap_end.filter(|c| *c <= q.to) {
+    // The range as half-open [from, end).
+    let end = if let Some(cap_end) = cap_end.filter(|c| *c <= q.to) {
         outcome.points_truncated = sqlx::query_scalar(
             "select exists (select 1 from metric_points
                             where series_id = any($1) and ts >= $2 and ts <= $3)",
@@ -424,65 +468,55 @@ pub async fn query_series(
         .bind(q.to)
         .fetch_one(&mut *conn)
         .await?;
-        // Exclusive end at the cap: represented as inclusive end one microsecond earlier.
-        cap_end - Duration::microseconds(1)
+        cap_end
     } else {
-        q.to
+        q.to + Duration::microseconds(1)
     };
 
-    // 4. Aggregate. Whole minutes come from the rollup when the step is whole minutes.
-    // `series_id = any(ids)` next to the join lets the planner drive the primary-key
-    // index (series_id, ts) instead of hash-joining the whole table to the id list.
-    let from_ceil = ceil_minute(q.from);
-    let to_floor = to
-        .duration_trunc(Duration::minutes(1))
-        .expect("a minute is a valid truncation unit");
-    let use_rollup = q.agg.rollup_ok() && q.step_secs % 60 == 0 && from_ceil < to_floor;
-    outcome.used_rollup = use_rollup;
+    // 4. Aggregate over the pieces of the range: the coarsest rollup whose width divides
+    // the step for the middle, finer ones towards the ragged edges, raw points at the very
+    // edges. `series_id = any(ids)` next to the join lets the planner drive the primary-key
+    // index (series_id, time) instead of hash-joining the whole table to the id list.
+    let levels: Vec<Rollup> = if q.agg.rollup_ok() {
+        ROLLUPS
+            .into_iter()
+            .filter(|l| q.step_secs % l.secs == 0)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let pieces = plan_pieces(q.from, end, &levels);
+    outcome.used_rollup = pieces.iter().any(|p| p.0.is_some());
     let mut b = QueryBuilder::new("with sel as (select * from unnest(");
     b.push_bind(&ids)
         .push("::int8[], ")
         .push_bind(&gidx)
         .push("::int4[]) as s(id, g)), parts as (");
-    if use_rollup {
-        b.push(
-            "select s.g, r.minute as ts, r.cnt, r.sum, r.min, r.max, r.last_ts, r.last_value
-             from metric_rollup_1m r join sel s on s.id = r.series_id
-             where r.series_id = any(",
-        )
-        .push_bind(&ids)
-        .push(") and r.minute >= ")
-        .push_bind(from_ceil)
-        .push(" and r.minute < ")
-        .push_bind(to_floor)
-        .push(
-            " union all
-             select s.g, p.ts, 1, p.value, p.value, p.value, p.ts, p.value
-             from metric_points p join sel s on s.id = p.series_id
-             where p.series_id = any(",
-        )
-        .push_bind(&ids)
-        .push(") and ((p.ts >= ")
-        .push_bind(q.from)
-        .push(" and p.ts < ")
-        .push_bind(from_ceil)
-        .push(") or (p.ts >= ")
-        .push_bind(to_floor)
-        .push(" and p.ts <= ")
-        .push_bind(to)
-        .push("))");
-    } else {
-        b.push(
-            "select s.g, p.ts, 1::int8 as cnt, p.value as sum, p.value as min, p.value as max,
-                    p.ts as last_ts, p.value as last_value, p.value
-             from metric_points p join sel s on s.id = p.series_id
-             where p.series_id = any(",
-        )
-        .push_bind(&ids)
-        .push(") and p.ts >= ")
-        .push_bind(q.from)
-        .push(" and p.ts <= ")
-        .push_bind(to);
+    for (i, (level, lo, hi)) in pieces.iter().enumerate() {
+        if i > 0 {
+            b.push(" union all ");
+        }
+        match level {
+            Some(level) => b.push(format!(
+                "select s.g, r.bucket as ts, r.cnt, r.sum, r.min, r.max, r.last_ts,
+                        r.last_value, null::float8 as value
+                 from {} r join sel s on s.id = r.series_id
+                 where r.series_id = any(",
+                level.table
+            )),
+            None => b.push(
+                "select s.g, p.ts, 1::int8 as cnt, p.value as sum, p.value as min, p.value as max,
+                        p.ts as last_ts, p.value as last_value, p.value as value
+                 from metric_points p join sel s on s.id = p.series_id
+                 where p.series_id = any(",
+            ),
+        };
+        let col = if level.is_some() { "r.bucket" } else { "p.ts" };
+        b.push_bind(&ids)
+            .push(format!(") and {col} >= "))
+            .push_bind(*lo)
+            .push(format!(" and {col} < "))
+            .push_bind(*hi);
     }
     b.push(") select g, date_bin(make_interval(secs => ")
         .push_bind(q.step_secs as f64)
@@ -524,6 +558,32 @@ pub async fn query_series(
     Ok(outcome)
 }
 
+/// Splits the half-open range `[from, end)` into pieces read from the coarsest level
+/// that covers them whole: `levels` finest first (each width dividing the next), `None`
+/// for raw points. Pieces are in time order, non-empty and cover the range exactly.
+fn plan_pieces(
+    from: DateTime<Utc>,
+    end: DateTime<Utc>,
+    levels: &[Rollup],
+) -> Vec<(Option<Rollup>, DateTime<Utc>, DateTime<Utc>)> {
+    let (mut left, mut right) = (Vec::new(), Vec::new());
+    let (mut lo, mut hi, mut current) = (from, end, None);
+    for level in levels {
+        let (c, f) = (ceil_to(lo, level.secs), bucket_start(hi, level.secs));
+        if c >= f {
+            break;
+        }
+        left.push((current, lo, c));
+        right.push((current, f, hi));
+        (lo, hi, current) = (c, f, Some(*level));
+    }
+    let mut pieces = left;
+    pieces.push((current, lo, hi));
+    pieces.extend(right.into_iter().rev());
+    pieces.retain(|p| p.1 < p.2);
+    pieces
+}
+
 /// Start of the epoch-aligned bucket holding `t`.
 pub fn bucket_start(t: DateTime<Utc>, step_secs: i64) -> DateTime<Utc> {
     let micros = t.timestamp_micros();
@@ -533,29 +593,38 @@ pub fn bucket_start(t: DateTime<Utc>, step_secs: i64) -> DateTime<Utc> {
         .expect("flooring a valid timestamp stays in range")
 }
 
-fn ceil_minute(t: DateTime<Utc>) -> DateTime<Utc> {
-    let floor = bucket_start(t, 60);
+/// Start of the first epoch-aligned bucket of width `secs` at or after `t`.
+fn ceil_to(t: DateTime<Utc>, secs: i64) -> DateTime<Utc> {
+    let floor = bucket_start(t, secs);
     if floor == t {
         t
     } else {
-        floor + Duration::minutes(1)
+        floor + Duration::seconds(secs)
     }
 }
 
-/// Deletes points and rollups older than `cutoff`, at most `chunk` rows per statement
-/// (so a large backlog does not hold one long transaction). Returns rows deleted.
+/// Deletes points and rollups older than `cutoff` floored to the hour (the coarsest
+/// rollup), so raw points and every rollup level end at the same boundary. At most `chunk`
+/// rows per statement (a large backlog does not hold one long transaction). Returns rows
+/// deleted.
 #[tracing::instrument(skip_all)]
 pub async fn delete_older_than(
     db: &sqlx::PgPool,
     cutoff: DateTime<Utc>,
     chunk: i64,
 ) -> sqlx::Result<u64> {
+    let coarsest = ROLLUPS[ROLLUPS.len() - 1].secs;
+    let cutoff = bucket_start(cutoff, coarsest);
     let mut total = 0;
     for sql in [
         "delete from metric_points where ctid = any(array(
              select ctid from metric_points where ts < $1 limit $2))",
         "delete from metric_rollup_1m where ctid = any(array(
-             select ctid from metric_rollup_1m where minute < $1 limit $2))",
+             select ctid from metric_rollup_1m where bucket < $1 limit $2))",
+        "delete from metric_rollup_5m where ctid = any(array(
+             select ctid from metric_rollup_5m where bucket < $1 limit $2))",
+        "delete from metric_rollup_1h where ctid = any(array(
+             select ctid from metric_rollup_1h where bucket < $1 limit $2))",
     ] {
         loop {
             let n = sqlx::query(sql)
@@ -616,12 +685,93 @@ mod tests {
             t("2024-05-01T00:00:00Z")
         );
         assert_eq!(
-            ceil_minute(t("2024-05-01T12:07:00Z")),
+            ceil_to(t("2024-05-01T12:07:00Z"), 60),
             t("2024-05-01T12:07:00Z")
         );
         assert_eq!(
-            ceil_minute(t("2024-05-01T12:07:00.001Z")),
+            ceil_to(t("2024-05-01T12:07:00.001Z"), 60),
             t("2024-05-01T12:08:00Z")
+        );
+    }
+
+    #[test]
+    fn pieces_use_the_coarsest_level_that_covers_them_whole() {
+        let (m, m5, h) = (ROLLUPS[0], ROLLUPS[1], ROLLUPS[2]);
+        let pieces = plan_pieces(
+            t("2024-05-01T10:48:30Z"),
+            t("2024-05-01T13:07:10Z"),
+            &ROLLUPS,
+        );
+        let want = vec![
+            (None, t("2024-05-01T10:48:30Z"), t("2024-05-01T10:49:00Z")),
+            (
+                Some(m),
+                t("2024-05-01T10:49:00Z"),
+                t("2024-05-01T10:50:00Z"),
+            ),
+            (
+                Some(m5),
+                t("2024-05-01T10:50:00Z"),
+                t("2024-05-01T11:00:00Z"),
+            ),
+            (
+                Some(h),
+                t("2024-05-01T11:00:00Z"),
+                t("2024-05-01T13:00:00Z"),
+            ),
+            (
+                Some(m5),
+                t("2024-05-01T13:00:00Z"),
+                t("2024-05-01T13:05:00Z"),
+            ),
+            (
+                Some(m),
+                t("2024-05-01T13:05:00Z"),
+                t("2024-05-01T13:07:00Z"),
+            ),
+            (None, t("2024-05-01T13:07:00Z"), t("2024-05-01T13:07:10Z")),
+        ];
+        assert_eq!(pieces, want);
+        // Less than a whole hour: 5 minutes in the middle; aligned edges leave no raw piece.
+        assert_eq!(
+            plan_pieces(
+                t("2024-05-01T10:10:00Z"),
+                t("2024-05-01T10:50:00Z"),
+                &ROLLUPS
+            ),
+            vec![(
+                Some(m5),
+                t("2024-05-01T10:10:00Z"),
+                t("2024-05-01T10:50:00Z")
+            )]
+        );
+        // Only the levels given (a 2-minute step can use the 1-minute rollup only).
+        assert_eq!(
+            plan_pieces(
+                t("2024-05-01T10:10:00Z"),
+                t("2024-05-01T12:50:00Z"),
+                &ROLLUPS[..1]
+            ),
+            vec![(
+                Some(m),
+                t("2024-05-01T10:10:00Z"),
+                t("2024-05-01T12:50:00Z")
+            )]
+        );
+        // No level (percentiles, or a step that no width divides): one raw piece.
+        assert_eq!(
+            plan_pieces(t("2024-05-01T10:10:00Z"), t("2024-05-01T10:50:00Z"), &[]),
+            vec![(None, t("2024-05-01T10:10:00Z"), t("2024-05-01T10:50:00Z"))]
+        );
+        // Inside one minute: raw only.
+        assert_eq!(
+            plan_pieces(
+                t("2024-05-01T10:10:01Z"),
+                t("2024-05-01T10:10:50Z"),
+                &ROLLUPS
+            )
+            .len(),
+            1
         );
     }
 
