@@ -112,3 +112,39 @@ async fn get_session_returns_its_traces_and_404_elsewhere() {
         .await;
     assert_eq!(status, 404, "project {pid} cannot see default's session");
 }
+
+#[tokio::test]
+async fn ids_with_slash_plus_and_percent_round_trip_through_the_path() {
+    let app = spawn_app().await;
+    let seed = Seed::new(&app).await;
+    let (session, trace) = ("user/42+x", "run/7%done+1");
+    seed.session(session, "2024-05-01T10:00:00.000Z", "default")
+        .await;
+    seed.trace(
+        trace,
+        "2024-05-01T10:00:00.000Z",
+        json!({"session_id": session}),
+    )
+    .await;
+    // Encoded as every SDK does: `/` → %2F, `+` → %2B, `%` → %25.
+    let enc = |s: &str| {
+        s.replace('%', "%25")
+            .replace('/', "%2F")
+            .replace('+', "%2B")
+    };
+    let (status, body) = app
+        .get(&format!("/api/public/sessions/{}", enc(session)))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["id"], session);
+    assert_eq!(body["traces"][0]["id"], trace);
+    let (status, body) = app.get(&format!("/api/public/traces/{}", enc(trace))).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["id"], trace);
+    assert_eq!(body["sessionId"], session);
+    // The encoded spelling is a different id.
+    let (status, _) = app
+        .get(&format!("/api/public/traces/{}", enc(&enc(trace))))
+        .await;
+    assert_eq!(status, 404);
+}

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::api::params::PathParam;
 use crate::api::params::QueryParams;
 use crate::api::{ErrorBody, MetaResponse};
 use crate::auth::ProjectAuth;
@@ -127,7 +128,7 @@ pub async fn list_comments(
 #[get("/api/public/comments/{commentId}")]
 pub async fn get_comment(
     auth: ProjectAuth,
-    id: web::Path<String>,
+    id: PathParam,
     state: web::Data<AppState>,
 ) -> Result<web::Json<Comment>, ApiError> {
     let row = store::find_comment(&state.pool, &auth.project_id, &id)

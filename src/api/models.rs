@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use crate::api::params::PathParam;
 use crate::api::{ErrorBody, MessageResponse, MetaResponse};
 use crate::auth::ProjectAuth;
 use crate::domain::time;
@@ -517,7 +518,7 @@ pub async fn list_models(
 #[get("/api/public/models/{id}")]
 pub async fn get_model(
     auth: ProjectAuth,
-    path: web::Path<String>,
+    path: PathParam,
     state: web::Data<AppState>,
 ) -> Result<web::Json<Model>, ApiError> {
     load_model(&state, &auth.project_id, &path)
@@ -583,7 +584,7 @@ pub async fn create_model(
 #[delete("/api/public/models/{id}")]
 pub async fn delete_model(
     auth: ProjectAuth,
-    path: web::Path<String>,
+    path: PathParam,
     state: web::Data<AppState>,
 ) -> Result<web::Json<MessageResponse>, ApiError> {
     if !store::delete_model(&state.pool, &auth.project_id, &path).await? {

@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 use utoipa::ToSchema;
 
+use crate::api::params::PathParam;
 use crate::api::params::QueryParams;
 use crate::api::{ErrorBody, MetaResponse};
 use crate::auth::ProjectAuth;
@@ -295,7 +296,7 @@ pub async fn list_observations(
 #[get("/api/public/observations/{observationId}")]
 pub async fn get_observation(
     auth: ProjectAuth,
-    id: web::Path<String>,
+    id: PathParam,
     state: web::Data<AppState>,
 ) -> Result<web::Json<ObservationView>, ApiError> {
     let row = store::find_observation(&state.pool, &auth.project_id, &id)

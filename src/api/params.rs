@@ -12,6 +12,47 @@ use chrono::{DateTime, Utc};
 use crate::domain::paging::{Direction, Page};
 use crate::error::{ApiError, ValidationIssue};
 
+/// The one path parameter of a route (an id or name), completely percent-decoded.
+/// `web::Path` leaves `%2F`, `%25` and `%2B` encoded; Langfuse decodes them, and ids are
+/// caller-chosen strings (`user/42` as a session id must round-trip).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathParam(String);
+
+impl PathParam {
+    /// The decoded value.
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+impl std::ops::Deref for PathParam {
+    type Target = String;
+
+    fn deref(&self) -> &String {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for PathParam {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromRequest for PathParam {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let raw = req.match_info().iter().last().map(|(_, v)| v).unwrap_or("");
+        ready(
+            crate::api::prompts::percent_decode(raw)
+                .map(PathParam)
+                .ok_or_else(|| ApiError::InvalidRequest("Invalid path parameter".into())),
+        )
+    }
+}
+
 /// The raw query string as ordered key/value pairs (repeated keys kept).
 #[derive(Debug, Clone, Default)]
 pub struct QueryParams(Vec<(String, String)>);

@@ -6,6 +6,7 @@ use actix_web::{delete, get, post, put, web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::api::params::PathParam;
 use crate::api::ErrorBody;
 use crate::auth::{self, AdminAuth, ProjectAuth};
 use crate::domain::time;
@@ -287,7 +288,7 @@ pub async fn create_project(
 #[put("/api/public/projects/{projectId}")]
 pub async fn update_project(
     auth: AdminAuth,
-    path: web::Path<String>,
+    path: PathParam,
     body: web::Json<ProjectBody>,
     state: web::Data<AppState>,
 ) -> Result<web::Json<Project>, ApiError> {
@@ -314,7 +315,7 @@ pub async fn update_project(
 #[delete("/api/public/projects/{projectId}")]
 pub async fn delete_project(
     auth: AdminAuth,
-    path: web::Path<String>,
+    path: PathParam,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
@@ -346,7 +347,7 @@ async fn require_project(state: &AppState, org_id: &str, id: &str) -> Result<(),
 #[get("/api/public/projects/{projectId}/apiKeys")]
 pub async fn list_api_keys(
     auth: AdminAuth,
-    path: web::Path<String>,
+    path: PathParam,
     state: web::Data<AppState>,
 ) -> Result<web::Json<ApiKeyList>, ApiError> {
     let id = path.into_inner();
@@ -364,7 +365,7 @@ pub async fn list_api_keys(
 #[post("/api/public/projects/{projectId}/apiKeys")]
 pub async fn create_api_key(
     auth: AdminAuth,
-    path: web::Path<String>,
+    path: PathParam,
     body: Option<web::Json<CreateApiKeyBody>>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 
+use crate::api::params::PathParam;
 use crate::api::params::QueryParams;
 use crate::api::{ErrorBody, MetaResponse};
 use crate::auth::ProjectAuth;
@@ -252,7 +253,7 @@ fn config_not_found() -> ApiError {
 #[get("/api/public/score-configs/{configId}")]
 pub async fn get_score_config(
     auth: ProjectAuth,
-    id: web::Path<String>,
+    id: PathParam,
     state: web::Data<AppState>,
 ) -> Result<web::Json<ScoreConfig>, ApiError> {
     let row = store::find(&state.pool, &auth.project_id, &id)
@@ -303,7 +304,7 @@ pub async fn create_score_config(
 #[patch("/api/public/score-configs/{configId}")]
 pub async fn update_score_config(
     auth: ProjectAuth,
-    id: web::Path<String>,
+    id: PathParam,
     body: web::Json<UpdateScoreConfigRequest>,
     state: web::Data<AppState>,
 ) -> Result<web::Json<ScoreConfig>, ApiError> {

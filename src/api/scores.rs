@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 use utoipa::ToSchema;
 
+use crate::api::params::PathParam;
 use crate::api::params::QueryParams;
 use crate::api::{ErrorBody, MessageResponse, MetaResponse};
 use crate::auth::ProjectAuth;
@@ -259,7 +260,7 @@ async fn get_one(
 #[get("/api/public/scores/{scoreId}")]
 pub async fn get_score(
     auth: ProjectAuth,
-    id: web::Path<String>,
+    id: PathParam,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     get_one(auth, &id, state, ScoreShape::V1).await
@@ -271,7 +272,7 @@ pub async fn get_score(
 #[get("/api/public/v2/scores/{scoreId}")]
 pub async fn get_score_v2(
     auth: ProjectAuth,
-    id: web::Path<String>,
+    id: PathParam,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     get_one(auth, &id, state, ScoreShape::V2).await
@@ -283,7 +284,7 @@ pub async fn get_score_v2(
 #[delete("/api/public/scores/{scoreId}")]
 pub async fn delete_score(
     auth: ProjectAuth,
-    id: web::Path<String>,
+    id: PathParam,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     if !store::delete_score(&state.pool, &auth.project_id, &id).await? {

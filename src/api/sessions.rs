@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::api::params::PathParam;
 use crate::api::params::QueryParams;
 use crate::api::traces::Trace;
 use crate::api::{ErrorBody, MetaResponse};
@@ -93,7 +94,7 @@ pub async fn list_sessions(
 #[get("/api/public/sessions/{sessionId}")]
 pub async fn get_session(
     auth: ProjectAuth,
-    session_id: web::Path<String>,
+    session_id: PathParam,
     state: web::Data<AppState>,
 ) -> Result<web::Json<SessionWithTraces>, ApiError> {
     let pid = &auth.project_id;

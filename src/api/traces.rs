@@ -10,6 +10,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::api::observations::ObservationView;
+use crate::api::params::PathParam;
 use crate::api::params::QueryParams;
 use crate::api::scores::{score_object, ScoreShape};
 use crate::api::{ErrorBody, MessageResponse, MetaResponse};
@@ -247,7 +248,7 @@ pub async fn list_traces(
 #[get("/api/public/traces/{traceId}")]
 pub async fn get_trace(
     auth: ProjectAuth,
-    trace_id: web::Path<String>,
+    trace_id: PathParam,
     q: QueryParams,
     state: web::Data<AppState>,
 ) -> Result<web::Json<TraceWithFullDetails>, ApiError> {
@@ -317,7 +318,7 @@ fn trace_latency(obs: &[store::observations::ObservationRow]) -> f64 {
 #[delete("/api/public/traces/{traceId}")]
 pub async fn delete_trace(
     auth: ProjectAuth,
-    trace_id: web::Path<String>,
+    trace_id: PathParam,
     state: web::Data<AppState>,
 ) -> Result<web::Json<MessageResponse>, ApiError> {
     let mut tx = state.pool.begin().await?;
