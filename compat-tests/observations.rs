@@ -273,8 +273,3 @@ async fn v2_observations_page_by_cursor_with_field_groups() {
     }
 }
 
-fn urlencode(s: &str) -> String {
-    s.replace('+', "%2B")
-        .replace('/', "%2F")
-        .replace('=', "%3D")
-}
