@@ -7,6 +7,10 @@ use serde_json::{json, Value};
 use crate::helpers::*;
 use crate::seed::*;
 
+/// These tests send more reads per second than the default rate limit admits.
+async fn app() -> TestApp {
+    spawn_app_with(&[("RATE_LIMIT_QPS", "0")]).await
+}
 
 fn ids(body: &Value) -> Vec<String> {
     let mut v: Vec<String> = body["data"]
@@ -121,7 +125,10 @@ fn meta_number(t: &T, key: &str) -> Option<f64> {
 }
 
 async fn list_ids(app: &TestApp, path: &str, filter: &Value, extra: &str) -> Vec<String> {
-    let url = format!("{path}?limit=100&filter={}{extra}", urlencode(&filter.to_string()));
+    let url = format!(
+        "{path}?limit=100&filter={}{extra}",
+        urlencode(&filter.to_string())
+    );
     let (status, body) = app.get(&url).await;
     assert_eq!(status, 200, "{url}: {body}");
     ids(&body)
@@ -129,7 +136,7 @@ async fn list_ids(app: &TestApp, path: &str, filter: &Value, extra: &str) -> Vec
 
 #[tokio::test]
 async fn trace_filter_conditions_of_every_type_select_the_matching_traces() {
-    let app = spawn_app().await;
+    let app = app().await;
     let seed = Seed::new(&app).await;
     let all = seed_traces(&seed).await;
     type Pred = Box<dyn Fn(&T) -> bool>;
@@ -230,10 +237,7 @@ async fn trace_filter_conditions_of_every_type_select_the_matching_traces() {
             json!([{"type":"null","column":"userId","operator":"is not null","value":""}]),
             Box::new(|t: &T| t.user.is_some()),
         ),
-        (
-            json!([]),
-            Box::new(|_: &T| true),
-        ),
+        (json!([]), Box::new(|_: &T| true)),
     ];
     for (filter, pred) in cases {
         let mut expected: Vec<String> = all
@@ -261,7 +265,7 @@ async fn trace_filter_conditions_of_every_type_select_the_matching_traces() {
 
 #[tokio::test]
 async fn trace_filter_combines_with_simple_params_and_overrides_them_per_column() {
-    let app = spawn_app().await;
+    let app = app().await;
     let seed = Seed::new(&app).await;
     let all = seed_traces(&seed).await;
     let by = |f: &dyn Fn(&T) -> bool| {
@@ -294,7 +298,7 @@ async fn trace_filter_combines_with_simple_params_and_overrides_them_per_column(
 
 #[tokio::test]
 async fn bad_filters_are_400_naming_filter_on_every_list() {
-    let app = spawn_app().await;
+    let app = app().await;
     for path in [
         "/api/public/traces",
         "/api/public/observations",
@@ -367,7 +371,7 @@ struct O {
 
 #[tokio::test]
 async fn observation_filters_cover_own_numeric_and_trace_columns() {
-    let app = spawn_app().await;
+    let app = app().await;
     let seed = Seed::new(&app).await;
     let ts_all = seed_traces(&seed).await;
     let obs = vec![
@@ -427,7 +431,12 @@ async fn observation_filters_cover_own_numeric_and_trace_columns() {
         )
         .await;
     }
-    let trace_of = |o: &O| ts_all.iter().find(|t| t.id == o.trace).expect("seeded trace");
+    let trace_of = |o: &O| {
+        ts_all
+            .iter()
+            .find(|t| t.id == o.trace)
+            .expect("seeded trace")
+    };
     type Pred<'a> = Box<dyn Fn(&O) -> bool + 'a>;
     let cases: Vec<(Value, Pred)> = vec![
         (
@@ -516,11 +525,19 @@ async fn observation_filters_cover_own_numeric_and_trace_columns() {
 
 #[tokio::test]
 async fn score_filters_select_by_value_source_and_trace_columns() {
-    let app = spawn_app().await;
+    /// (id, name, value, trace, source, comment)
+    type Row<'a> = (
+        &'a str,
+        &'a str,
+        f64,
+        Option<&'a str>,
+        &'a str,
+        Option<&'a str>,
+    );
+    let app = app().await;
     let seed = Seed::new(&app).await;
     let ts_all = seed_traces(&seed).await;
-    // (id, name, value, trace, source, comment)
-    let scores: Vec<(&str, &str, f64, Option<&str>, &str, Option<&str>)> = vec![
+    let scores: Vec<Row> = vec![
         ("s1", "quality", 0.9, Some("t1"), "API", Some("great")),
         ("s2", "quality", 0.2, Some("t2"), "EVAL", None),
         ("s3", "speed", 3.0, Some("t4"), "API", Some("slow-ish")),
@@ -540,7 +557,6 @@ async fn score_filters_select_by_value_source_and_trace_columns() {
     let user_of = |trace: Option<&str>| {
         trace.and_then(|id| ts_all.iter().find(|t| t.id == id).and_then(|t| t.user))
     };
-    type Row<'a> = (&'a str, &'a str, f64, Option<&'a str>, &'a str, Option<&'a str>);
     type Pred<'a> = Box<dyn Fn(&Row) -> bool + 'a>;
     let cases: Vec<(Value, Pred)> = vec![
         (
@@ -604,7 +620,7 @@ async fn score_filters_select_by_value_source_and_trace_columns() {
 
 #[tokio::test]
 async fn observations_report_the_matched_models_prices() {
-    let app = spawn_app().await;
+    let app = app().await;
     let (status, model) = app
         .post(
             "/api/public/models",
@@ -630,10 +646,7 @@ async fn observations_report_the_matched_models_prices() {
         )
         .await;
     assert_eq!((status, res["errors"].clone()), (207, json!([])), "{res}");
-    let close = |v: &Value, want: f64| {
-        v.as_f64()
-            .is_some_and(|x| (x - want).abs() <= want * 1e-9)
-    };
+    let close = |v: &Value, want: f64| v.as_f64().is_some_and(|x| (x - want).abs() <= want * 1e-9);
 
     let (status, obs) = app.get("/api/public/observations/priced").await;
     assert_eq!(status, 200, "{obs}");

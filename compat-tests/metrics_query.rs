@@ -192,7 +192,6 @@ fn url(v2: bool, q: &Value) -> String {
     format!("{base}?query={}", urlencode(&q.to_string()))
 }
 
-
 async fn query(app: &TestApp, q: Value) -> Vec<Value> {
     let (status, body) = app.get(&url(false, &q)).await;
     assert_eq!(status, 200, "{body}");

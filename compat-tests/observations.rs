@@ -272,4 +272,3 @@ async fn v2_observations_page_by_cursor_with_field_groups() {
         assert_eq!(status, 400, "{q}: {body}");
     }
 }
-

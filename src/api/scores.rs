@@ -13,10 +13,10 @@ use utoipa::ToSchema;
 use crate::api::params::QueryParams;
 use crate::api::{ErrorBody, MessageResponse, MetaResponse};
 use crate::auth::ProjectAuth;
+use crate::domain::filter::CmpOp;
 use crate::domain::{io, time, usage};
 use crate::error::ApiError;
 use crate::startup::AppState;
-use crate::domain::filter::CmpOp;
 use crate::store::scores::{self as store, ScoreFilter, ScoreRow};
 
 /// Which version of the score object to render.

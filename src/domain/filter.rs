@@ -235,11 +235,10 @@ impl FilterCondition {
     /// Operator rules the serde shape cannot express (per-type operator subsets, list sizes).
     fn check(&self) -> Result<(), String> {
         match self {
-            FilterCondition::Datetime { operator, .. }
-                if matches!(operator, CmpOp::Eq | CmpOp::Ne) =>
-            {
-                Err("datetime filters support only >, <, >= and <=".into())
-            }
+            FilterCondition::Datetime {
+                operator: CmpOp::Eq | CmpOp::Ne,
+                ..
+            } => Err("datetime filters support only >, <, >= and <=".into()),
             FilterCondition::Number { operator, .. }
             | FilterCondition::NumberObject { operator, .. }
                 if *operator == CmpOp::Ne =>
@@ -343,14 +342,38 @@ mod tests {
         assert_eq!(parse("not json"), Err(FilterParseError::InvalidJson));
         for (raw, why) in [
             (r#"{"type":"string"}"#, "not an array"),
-            (r#"[{"type":"nope","column":"a","operator":"=","value":"x"}]"#, "unknown type"),
-            (r#"[{"type":"string","column":"a","operator":"like","value":"x"}]"#, "bad operator"),
-            (r#"[{"type":"string","column":"a","operator":"=","value":1}]"#, "value type"),
-            (r#"[{"type":"datetime","column":"a","operator":"=","value":"2024-01-01T00:00:00Z"}]"#, "datetime ="),
-            (r#"[{"type":"datetime","column":"a","operator":">","value":"yesterday"}]"#, "bad date"),
-            (r#"[{"type":"stringOptions","column":"a","operator":"any of","value":[]}]"#, "empty options"),
-            (r#"[{"type":"number","column":"a","operator":"!=","value":1}]"#, "number !="),
-            (r#"[{"type":"stringObject","column":"a","operator":"=","value":"x"}]"#, "missing key"),
+            (
+                r#"[{"type":"nope","column":"a","operator":"=","value":"x"}]"#,
+                "unknown type",
+            ),
+            (
+                r#"[{"type":"string","column":"a","operator":"like","value":"x"}]"#,
+                "bad operator",
+            ),
+            (
+                r#"[{"type":"string","column":"a","operator":"=","value":1}]"#,
+                "value type",
+            ),
+            (
+                r#"[{"type":"datetime","column":"a","operator":"=","value":"2024-01-01T00:00:00Z"}]"#,
+                "datetime =",
+            ),
+            (
+                r#"[{"type":"datetime","column":"a","operator":">","value":"yesterday"}]"#,
+                "bad date",
+            ),
+            (
+                r#"[{"type":"stringOptions","column":"a","operator":"any of","value":[]}]"#,
+                "empty options",
+            ),
+            (
+                r#"[{"type":"number","column":"a","operator":"!=","value":1}]"#,
+                "number !=",
+            ),
+            (
+                r#"[{"type":"stringObject","column":"a","operator":"=","value":"x"}]"#,
+                "missing key",
+            ),
         ] {
             assert!(
                 matches!(parse(raw), Err(FilterParseError::Shape { .. })),

@@ -1,7 +1,7 @@
 //! Types shared by the API, ingest and store layers.
 
-pub mod io;
 pub mod filter;
+pub mod io;
 pub mod paging;
 pub mod time;
 pub mod usage;

@@ -46,7 +46,10 @@ impl Kind {
                 | (Kind::Timestamp, F::Datetime { .. })
                 | (Kind::Number, F::Number { .. })
                 | (Kind::Bool, F::Boolean { .. })
-                | (Kind::Object, F::StringObject { .. } | F::NumberObject { .. })
+                | (
+                    Kind::Object,
+                    F::StringObject { .. } | F::NumberObject { .. }
+                )
         )
     }
 
@@ -235,7 +238,11 @@ pub static OBSERVATIONS: Table = Table {
              then (o.usage_details ->> 'total')::float8 end)",
             Kind::Number,
         ),
-        col("inputCost", key_sum!("o.cost_details", "input"), Kind::Number),
+        col(
+            "inputCost",
+            key_sum!("o.cost_details", "input"),
+            Kind::Number,
+        ),
         col(
             "outputCost",
             key_sum!("o.cost_details", "output"),
@@ -343,7 +350,11 @@ impl Condition {
 
     /// `name` is one of `values`.
     pub fn any_of(table: &'static Table, name: &str, values: &[String]) -> Self {
-        Self::on(table, name, Predicate::Options(OptionsOp::AnyOf, values.to_vec()))
+        Self::on(
+            table,
+            name,
+            Predicate::Options(OptionsOp::AnyOf, values.to_vec()),
+        )
     }
 
     /// `name <op> at`.
@@ -571,11 +582,13 @@ fn push_text_match(
         StringOp::Contains | StringOp::NotContains => {
             qb.push("strpos(");
             lhs(qb);
-            qb.push(", ").push_bind(v).push(if op == StringOp::Contains {
-                ") > 0"
-            } else {
-                ") = 0"
-            });
+            qb.push(", ")
+                .push_bind(v)
+                .push(if op == StringOp::Contains {
+                    ") > 0"
+                } else {
+                    ") = 0"
+                });
         }
         StringOp::StartsWith => {
             qb.push("starts_with(");
@@ -599,9 +612,14 @@ fn push_predicate(qb: &mut QueryBuilder<'_, Postgres>, sql: &'static str, p: &Pr
             qb.push(sql).push(op.sql());
             push_scalar(qb, v);
         }
-        Predicate::Text(op, v) => push_text_match(qb, &|qb| {
-            qb.push(sql);
-        }, *op, v),
+        Predicate::Text(op, v) => push_text_match(
+            qb,
+            &|qb| {
+                qb.push(sql);
+            },
+            *op,
+            v,
+        ),
         Predicate::Options(op, vs) => {
             qb.push(match op {
                 OptionsOp::AnyOf => "",
@@ -754,7 +772,10 @@ mod tests {
         ];
         let merged = merge(&advanced, simple);
         assert_eq!(merged.len(), 2);
-        assert_eq!(merged[0].predicate, Predicate::Text(StringOp::Contains, "a".into()));
+        assert_eq!(
+            merged[0].predicate,
+            Predicate::Text(StringOp::Contains, "a".into())
+        );
         assert_eq!(merged[1].column.name, "name");
     }
 }

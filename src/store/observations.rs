@@ -208,12 +208,7 @@ pub async fn list_observations_after(
     limit: u64,
 ) -> Result<(Vec<ObservationRow>, bool), sqlx::Error> {
     let mut q = QueryBuilder::new(format!("select {COLUMNS}{FROM}"));
-    filter::push_where(
-        &mut q,
-        &filter::OBSERVATIONS,
-        project_id,
-        &f.conditions(),
-    );
+    filter::push_where(&mut q, &filter::OBSERVATIONS, project_id, &f.conditions());
     if let Some(c) = cursor {
         q.push(" and (o.start_time, o.trace_id, o.id) < (")
             .push_bind(c.last_start_time_to)

@@ -122,7 +122,8 @@ impl TraceFilter {
             .range("timestamp", self.from_timestamp, self.to_timestamp)
             .when(
                 "tags",
-                (!self.tags.is_empty()).then(|| Predicate::Array(ArrayOp::AllOf, self.tags.clone())),
+                (!self.tags.is_empty())
+                    .then(|| Predicate::Array(ArrayOp::AllOf, self.tags.clone())),
             )
             .any_of(&[("environment", &self.environments)])
             .merged_with(&self.advanced)
