@@ -3,7 +3,9 @@
 //!
 //! Indexes relied on (0002): `(project_id, start_time desc)` for unfiltered lists,
 //! `(project_id, type, start_time desc)` for `type=`, `(project_id, trace_id, start_time)`
-//! for `traceId=` and for trace embedding; 0030 adds name and parent lookups.
+//! for `traceId=` and for trace embedding; 0030 adds name and parent lookups. Every row
+//! read carries its matched model's per-unit prices (one lateral join by primary key).
+//! Filters (simple parameters and Langfuse's `filter`) are built by `store::filter`.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
