@@ -226,3 +226,15 @@ pub async fn create_project_with_key(app: &TestApp, name: &str) -> (String, Stri
         key["secretKey"].as_str().expect("secretKey").to_string(),
     )
 }
+
+/// Percent-encodes a query value (everything but RFC 3986 unreserved characters).
+pub fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

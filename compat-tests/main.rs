@@ -7,6 +7,7 @@ mod seed;
 mod auth;
 mod comments;
 mod datasets;
+mod filters;
 mod health;
 mod ingestion;
 mod lifecycle;

@@ -192,17 +192,6 @@ fn url(v2: bool, q: &Value) -> String {
     format!("{base}?query={}", urlencode(&q.to_string()))
 }
 
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 async fn query(app: &TestApp, q: Value) -> Vec<Value> {
     let (status, body) = app.get(&url(false, &q)).await;
     assert_eq!(status, 200, "{body}");

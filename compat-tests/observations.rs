@@ -272,9 +272,3 @@ async fn v2_observations_page_by_cursor_with_field_groups() {
         assert_eq!(status, 400, "{q}: {body}");
     }
 }
-
-fn urlencode(s: &str) -> String {
-    s.replace('+', "%2B")
-        .replace('/', "%2F")
-        .replace('=', "%3D")
-}

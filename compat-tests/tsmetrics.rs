@@ -5,7 +5,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 
-use crate::helpers::{basic, create_project_with_key, spawn_app_with, TestApp};
+use crate::helpers::{basic, create_project_with_key, spawn_app_with, urlencode, TestApp};
 
 const NO_RATE_LIMIT: (&str, &str) = ("RATE_LIMIT_QPS", "0");
 
@@ -15,15 +15,6 @@ fn base() -> DateTime<Utc> {
 
 fn iso(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 async fn write(app: &TestApp, auth: &str, points: Value) -> (u16, Value) {
@@ -39,7 +30,7 @@ async fn write(app: &TestApp, auth: &str, points: Value) -> (u16, Value) {
 async fn query(app: &TestApp, auth: &str, params: &[(&str, String)]) -> (u16, Value) {
     let qs: Vec<String> = params
         .iter()
-        .map(|(k, v)| format!("{k}={}", enc(v)))
+        .map(|(k, v)| format!("{k}={}", urlencode(v)))
         .collect();
     app.send(
         "GET",

@@ -142,7 +142,7 @@ pub struct ObservationView {
     pub usage_pricing_tier_id: Option<String>,
     /// Matched model definition.
     pub model_id: Option<String>,
-    /// Input price per unit (null until model prices are joined).
+    /// Matched model's input price per unit (default pricing tier), null without a model.
     pub input_price: Option<f64>,
     /// Output price per unit.
     pub output_price: Option<f64>,
@@ -226,9 +226,9 @@ impl From<ObservationRow> for ObservationView {
             usage_pricing_tier_name: r.usage_pricing_tier_name,
             usage_pricing_tier_id: r.usage_pricing_tier_id,
             model_id: r.internal_model_id,
-            input_price: None,
-            output_price: None,
-            total_price: None,
+            input_price: r.input_price,
+            output_price: r.output_price,
+            total_price: r.total_price,
             calculated_input_cost: opt_number(c.input),
             calculated_output_cost: opt_number(c.output),
             calculated_total_cost: usage::number(c.total),
@@ -263,6 +263,7 @@ fn parse_filter(q: &QueryParams, v2: bool) -> Result<ObservationFilter, ApiError
         from_start_time: q.datetime("fromStartTime")?,
         to_start_time: q.datetime("toStartTime")?,
         version: q.string("version"),
+        advanced: q.advanced_filter(&crate::store::filter::OBSERVATIONS)?,
     })
 }
 
@@ -272,7 +273,8 @@ fn parse_filter(q: &QueryParams, v2: bool) -> Result<ObservationFilter, ApiError
         ("userId" = Option<String>, Query), ("type" = Option<String>, Query), ("traceId" = Option<String>, Query),
         ("level" = Option<String>, Query), ("parentObservationId" = Option<String>, Query),
         ("environment" = Option<Vec<String>>, Query), ("fromStartTime" = Option<String>, Query),
-        ("toStartTime" = Option<String>, Query), ("version" = Option<String>, Query)),
+        ("toStartTime" = Option<String>, Query), ("version" = Option<String>, Query),
+        ("filter" = Option<String>, Query, description = "JSON array of filter conditions {type, column, operator, value, key?}; a condition on a column replaces the simple parameter on that column")),
     responses((status = 200, body = ObservationsViews), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 #[get("/api/public/observations")]
 pub async fn list_observations(
@@ -481,9 +483,14 @@ fn v2_object(
             Value::Null
         },
     );
-    o.insert("inputPrice".into(), Value::Null);
-    o.insert("outputPrice".into(), Value::Null);
-    o.insert("totalPrice".into(), Value::Null);
+    // Langfuse sends the prices as decimal strings here, and only with the model group.
+    let price = |p: Option<f64>| match p {
+        Some(p) if has("model") => Value::String(p.to_string()),
+        _ => Value::Null,
+    };
+    o.insert("inputPrice".into(), price(r.input_price));
+    o.insert("outputPrice".into(), price(r.output_price));
+    o.insert("totalPrice".into(), price(r.total_price));
     Value::Object(o)
 }
 
@@ -496,7 +503,8 @@ fn v2_object(
         ("traceId" = Option<String>, Query), ("version" = Option<String>, Query),
         ("parentObservationId" = Option<String>, Query), ("isRootObservation" = Option<bool>, Query),
         ("environment" = Option<Vec<String>>, Query), ("fromStartTime" = Option<String>, Query),
-        ("toStartTime" = Option<String>, Query)),
+        ("toStartTime" = Option<String>, Query),
+        ("filter" = Option<String>, Query, description = "JSON array of filter conditions {type, column, operator, value, key?}; a condition on a column replaces the simple parameter on that column")),
     responses((status = 200, body = ObservationsV2Response), (status = 400, body = ErrorBody)))]
 #[get("/api/public/v2/observations")]
 pub async fn list_observations_v2(

@@ -9,8 +9,10 @@ use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
 use chrono::{DateTime, Utc};
 
+use crate::domain::filter::{self, FilterParseError};
 use crate::domain::paging::{Direction, Page};
 use crate::error::{ApiError, ValidationIssue};
+use crate::store;
 
 /// The one path parameter of a route (an id or name), completely percent-decoded.
 /// `web::Path` leaves `%2F`, `%25` and `%2B` encoded; Langfuse decodes them, and ids are
@@ -234,6 +236,29 @@ impl QueryParams {
                     ),
                 )
             })
+    }
+
+    /// Langfuse's advanced `filter` parameter (JSON array of conditions), checked against
+    /// `table`'s columns. Absent or empty → no conditions.
+    pub fn advanced_filter(
+        &self,
+        table: &'static store::filter::Table,
+    ) -> Result<Vec<store::filter::Condition>, ApiError> {
+        let Some(raw) = self.get("filter") else {
+            return Ok(Vec::new());
+        };
+        let parsed = filter::parse(raw).map_err(|e| match e {
+            FilterParseError::InvalidJson => {
+                ApiError::InvalidRequest("Invalid JSON in filter parameter".into())
+            }
+            FilterParseError::Shape { index, message } => issue(
+                "custom",
+                &index.map_or("filter".to_string(), |i| format!("filter.{i}")),
+                message,
+            ),
+        })?;
+        store::filter::resolve(table, parsed)
+            .map_err(|e| issue("custom", &format!("filter.{}.column", e.index), e.message))
     }
 
     /// `orderBy=<column>.<asc|desc>` with the column looked up in `columns`

@@ -14,10 +14,11 @@ use crate::api::params::PathParam;
 use crate::api::params::QueryParams;
 use crate::api::{ErrorBody, MessageResponse, MetaResponse};
 use crate::auth::ProjectAuth;
+use crate::domain::filter::CmpOp;
 use crate::domain::{io, time, usage};
 use crate::error::ApiError;
 use crate::startup::AppState;
-use crate::store::scores::{self as store, ScoreFilter, ScoreRow, ValueOperator};
+use crate::store::scores::{self as store, ScoreFilter, ScoreRow};
 
 /// Which version of the score object to render.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,6 +129,16 @@ const DATA_TYPES: &[(&str, &str)] = &[
     ("CORRECTION", "CORRECTION"),
 ];
 
+/// `operator` values of the score lists (with `value`).
+const VALUE_OPERATORS: &[(&str, CmpOp)] = &[
+    ("<", CmpOp::Lt),
+    (">", CmpOp::Gt),
+    ("<=", CmpOp::Le),
+    (">=", CmpOp::Ge),
+    ("!=", CmpOp::Ne),
+    ("=", CmpOp::Eq),
+];
+
 const SOURCES: &[(&str, &str)] = &[
     ("API", "API"),
     ("EVAL", "EVAL"),
@@ -135,7 +146,7 @@ const SOURCES: &[(&str, &str)] = &[
 ];
 
 fn parse_filter(q: &QueryParams, shape: ScoreShape) -> Result<(ScoreFilter, bool), ApiError> {
-    let operator = q.one_of("operator", &ValueOperator::ALL)?;
+    let operator = q.one_of("operator", VALUE_OPERATORS)?;
     let value = q.float("value")?;
     let with_trace = match q.fields() {
         None => true,
@@ -176,6 +187,7 @@ fn parse_filter(q: &QueryParams, shape: ScoreShape) -> Result<(ScoreFilter, bool
         } else {
             Vec::new()
         },
+        advanced: q.advanced_filter(&crate::store::filter::SCORES)?,
     };
     if v2 && !with_trace && (filter.user_id.is_some() || !filter.trace_tags.is_empty()) {
         return Err(ApiError::InvalidRequest(
@@ -210,7 +222,8 @@ async fn list(
         ("source" = Option<String>, Query), ("operator" = Option<String>, Query), ("value" = Option<f64>, Query),
         ("scoreIds" = Option<String>, Query), ("configId" = Option<String>, Query), ("queueId" = Option<String>, Query),
         ("dataType" = Option<String>, Query), ("traceTags" = Option<Vec<String>>, Query),
-        ("environment" = Option<Vec<String>>, Query), ("fields" = Option<String>, Query)),
+        ("environment" = Option<Vec<String>>, Query), ("fields" = Option<String>, Query),
+        ("filter" = Option<String>, Query, description = "JSON array of filter conditions {type, column, operator, value, key?}; a condition on a column replaces the simple parameter on that column")),
     responses((status = 200, body = GetScoresResponse), (status = 400, body = ErrorBody)))]
 #[get("/api/public/scores")]
 pub async fn list_scores(
@@ -230,7 +243,8 @@ pub async fn list_scores(
         ("dataType" = Option<String>, Query), ("traceTags" = Option<Vec<String>>, Query),
         ("environment" = Option<Vec<String>>, Query), ("sessionId" = Option<String>, Query),
         ("traceId" = Option<String>, Query), ("observationId" = Option<String>, Query),
-        ("datasetRunId" = Option<String>, Query), ("fields" = Option<String>, Query)),
+        ("datasetRunId" = Option<String>, Query), ("fields" = Option<String>, Query),
+        ("filter" = Option<String>, Query, description = "JSON array of filter conditions {type, column, operator, value, key?}; a condition on a column replaces the simple parameter on that column")),
     responses((status = 200, body = GetScoresResponse), (status = 400, body = ErrorBody)))]
 #[get("/api/public/v2/scores")]
 pub async fn list_scores_v2(

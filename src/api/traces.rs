@@ -183,7 +183,8 @@ fn html_path(project_id: &str, trace_id: &str) -> String {
         ("fromTimestamp" = Option<String>, Query), ("toTimestamp" = Option<String>, Query),
         ("orderBy" = Option<String>, Query), ("tags" = Option<Vec<String>>, Query),
         ("version" = Option<String>, Query), ("release" = Option<String>, Query),
-        ("environment" = Option<Vec<String>>, Query), ("fields" = Option<String>, Query)),
+        ("environment" = Option<Vec<String>>, Query), ("fields" = Option<String>, Query),
+        ("filter" = Option<String>, Query, description = "JSON array of filter conditions {type, column, operator, value, key?}; a condition on a column replaces the simple parameter on that column")),
     responses((status = 200, body = Traces), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 #[get("/api/public/traces")]
 pub async fn list_traces(
@@ -203,6 +204,7 @@ pub async fn list_traces(
         version: q.string("version"),
         release: q.string("release"),
         environments: q.list("environment"),
+        advanced: q.advanced_filter(&store::filter::TRACES)?,
         order: q.order_by(ORDER_COLUMNS)?,
     };
     let pid = &auth.project_id;

@@ -3,6 +3,7 @@
 
 pub mod comments;
 pub mod datasets;
+pub mod filter;
 pub mod ingest;
 pub mod media;
 pub mod metrics;

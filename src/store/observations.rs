@@ -3,20 +3,41 @@
 //!
 //! Indexes relied on (0002): `(project_id, start_time desc)` for unfiltered lists,
 //! `(project_id, type, start_time desc)` for `type=`, `(project_id, trace_id, start_time)`
-//! for `traceId=` and for trace embedding; 0030 adds name and parent lookups.
+//! for `traceId=` and for trace embedding; 0030 adds name and parent lookups. Every row
+//! read carries its matched model's per-unit prices (one lateral join by primary key).
+//! Filters (simple parameters and Langfuse's `filter`) are built by `store::filter`.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use sqlx::{PgPool, Postgres, QueryBuilder};
+use sqlx::{PgPool, QueryBuilder};
 
+use crate::domain::filter::CmpOp;
 use crate::domain::paging::Page;
+use crate::store::filter::{self, Condition, Predicate, Scalar, Simple};
 
-/// Columns of [`ObservationRow`], table alias `o`.
+/// Columns of [`ObservationRow`], table alias `o`, plus the matched model's prices (`mp`,
+/// see [`FROM`]).
 pub(crate) const COLUMNS: &str = "o.project_id, o.id, o.trace_id, o.parent_observation_id, o.type, \
     o.name, o.start_time, o.end_time, o.completion_start_time, o.environment, o.version, o.level, \
     o.status_message, o.input, o.output, o.metadata, o.model, o.model_parameters, o.usage_details, \
     o.cost_details, o.total_cost, o.internal_model_id, o.usage_pricing_tier_id, \
-    o.usage_pricing_tier_name, o.prompt_id, o.prompt_name, o.prompt_version, o.created_at, o.updated_at";
+    o.usage_pricing_tier_name, o.prompt_id, o.prompt_name, o.prompt_version, o.created_at, o.updated_at, \
+    mp.input_price, mp.output_price, mp.total_price";
+
+/// `observations o` with the per-unit prices of its matched model: the default pricing
+/// tier's `input`/`output`/`total` prices, else the model's legacy flat prices (as
+/// `GET /api/public/models` reports them). One lateral join through `models` primary key
+/// and `pricing_tiers_model_idx`; no row when no model matched.
+const FROM: &str = " from observations o left join lateral ( \
+    select coalesce(case when jsonb_typeof(pt.prices -> 'input') = 'number' \
+               then (pt.prices ->> 'input')::float8 end, m.input_price) as input_price, \
+           coalesce(case when jsonb_typeof(pt.prices -> 'output') = 'number' \
+               then (pt.prices ->> 'output')::float8 end, m.output_price) as output_price, \
+           coalesce(case when jsonb_typeof(pt.prices -> 'total') = 'number' \
+               then (pt.prices ->> 'total')::float8 end, m.total_price) as total_price \
+    from models m left join pricing_tiers pt on pt.model_id = m.id and pt.is_default \
+    where m.id = o.internal_model_id \
+    order by pt.priority limit 1) mp on true";
 
 /// One stored observation.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -70,6 +91,12 @@ pub struct ObservationRow {
     pub usage_pricing_tier_id: Option<String>,
     /// Pricing tier name.
     pub usage_pricing_tier_name: Option<String>,
+    /// Matched model's input price per unit (USD).
+    pub input_price: Option<f64>,
+    /// Matched model's output price per unit (USD).
+    pub output_price: Option<f64>,
+    /// Matched model's total price per unit (USD).
+    pub total_price: Option<f64>,
     /// Linked prompt id.
     pub prompt_id: Option<String>,
     /// Linked prompt name.
@@ -109,84 +136,34 @@ pub struct ObservationFilter {
     pub to_start_time: Option<DateTime<Utc>>,
     /// Exact version.
     pub version: Option<String>,
+    /// Conditions of the `filter` parameter (resolved against [`filter::OBSERVATIONS`]).
+    pub advanced: Vec<Condition>,
 }
 
 impl ObservationFilter {
-    /// True when no filter restricts the rows.
-    fn is_unfiltered(&self) -> bool {
-        self.name.is_none()
-            && self.user_id.is_none()
-            && self.session_id.is_none()
-            && self.kind.is_none()
-            && self.trace_id.is_none()
-            && self.parent_observation_id.is_none()
-            && self.is_root.is_none()
-            && self.level.is_none()
-            && self.environments.is_empty()
-            && self.from_start_time.is_none()
-            && self.to_start_time.is_none()
-            && self.version.is_none()
-    }
-}
-
-fn push_filters<'a>(
-    qb: &mut QueryBuilder<'a, Postgres>,
-    project_id: &'a str,
-    f: &'a ObservationFilter,
-) {
-    qb.push(" where o.project_id = ").push_bind(project_id);
-    if let Some(v) = &f.name {
-        qb.push(" and o.name = ").push_bind(v);
-    }
-    if let Some(v) = &f.kind {
-        qb.push(" and o.type = ").push_bind(v);
-    }
-    if let Some(v) = &f.trace_id {
-        qb.push(" and o.trace_id = ").push_bind(v);
-    }
-    if let Some(v) = &f.parent_observation_id {
-        qb.push(" and o.parent_observation_id = ").push_bind(v);
-    }
-    match f.is_root {
-        Some(true) => {
-            qb.push(" and o.parent_observation_id is null");
-        }
-        Some(false) => {
-            qb.push(" and o.parent_observation_id is not null");
-        }
-        None => {}
-    }
-    if let Some(v) = &f.level {
-        qb.push(" and o.level = ").push_bind(v);
-    }
-    if !f.environments.is_empty() {
-        qb.push(" and o.environment = any(")
-            .push_bind(&f.environments)
-            .push(")");
-    }
-    if let Some(v) = &f.from_start_time {
-        qb.push(" and o.start_time >= ").push_bind(v);
-    }
-    if let Some(v) = &f.to_start_time {
-        qb.push(" and o.start_time < ").push_bind(v);
-    }
-    if let Some(v) = &f.version {
-        qb.push(" and o.version = ").push_bind(v);
-    }
-    // Trace attributes: a semi-join on the trace's indexed columns.
-    if let Some(v) = &f.user_id {
-        qb.push(" and o.trace_id in (select t.id from traces t where t.project_id = ")
-            .push_bind(project_id)
-            .push(" and t.user_id = ")
-            .push_bind(v)
-            .push(")");
-    }
-    if let Some(v) = &f.session_id {
-        qb.push(" and o.trace_id in (select t.id from traces t where t.project_id = ")
-            .push_bind(project_id)
-            .push(" and t.session_id = ")
-            .push_bind(v)
-            .push(")");
+    /// Every condition: the `filter` parameter's, then the simple parameters it does not
+    /// override.
+    fn conditions(&self) -> Vec<Condition> {
+        Simple::new(&filter::OBSERVATIONS)
+            .text_eq(&[
+                ("name", &self.name),
+                ("type", &self.kind),
+                ("traceId", &self.trace_id),
+                ("parentObservationId", &self.parent_observation_id),
+                ("level", &self.level),
+                ("version", &self.version),
+                // Trace attributes: a semi-join on the trace's indexed columns.
+                ("userId", &self.user_id),
+                ("sessionId", &self.session_id),
+            ])
+            .when(
+                "isRootObservation",
+                self.is_root
+                    .map(|root| Predicate::Compare(CmpOp::Eq, Scalar::Bool(root))),
+            )
+            .any_of(&[("environment", &self.environments)])
+            .range("startTime", self.from_start_time, self.to_start_time)
+            .merged_with(&self.advanced)
     }
 }
 
@@ -195,34 +172,19 @@ fn push_filters<'a>(
 pub async fn list_observations(
     pool: &PgPool,
     project_id: &str,
-    filter: &ObservationFilter,
+    f: &ObservationFilter,
     page: Page,
 ) -> Result<(Vec<ObservationRow>, u64), sqlx::Error> {
-    let mut rows_q = QueryBuilder::new(format!("select {COLUMNS} from observations o"));
-    push_filters(&mut rows_q, project_id, filter);
-    rows_q
-        .push(" order by o.start_time desc, o.id desc limit ")
-        .push_bind(page.limit as i64)
-        .push(" offset ")
-        .push_bind(page.offset());
-    let mut count_q = if filter.is_unfiltered() {
-        // Kept exact by the triggers of migration 0032.
-        let mut q = QueryBuilder::new(
-            "select coalesce((select n from project_row_counts where table_name = 'observations' \
-             and project_id = ",
-        );
-        q.push_bind(project_id).push("), 0)");
-        q
-    } else {
-        let mut q = QueryBuilder::new("select count(*) from observations o");
-        push_filters(&mut q, project_id, filter);
-        q
-    };
-    let (rows, count) = tokio::try_join!(
-        rows_q.build_query_as::<ObservationRow>().fetch_all(pool),
-        count_q.build_query_scalar::<i64>().fetch_one(pool),
-    )?;
-    Ok((rows, count.max(0) as u64))
+    filter::fetch_page(
+        pool,
+        &filter::OBSERVATIONS,
+        &format!("select {COLUMNS}{FROM}"),
+        project_id,
+        &f.conditions(),
+        "o.start_time desc, o.id desc",
+        page,
+    )
+    .await
 }
 
 /// Position after the last row of a v2 page.
@@ -243,12 +205,12 @@ pub struct Cursor {
 pub async fn list_observations_after(
     pool: &PgPool,
     project_id: &str,
-    filter: &ObservationFilter,
+    f: &ObservationFilter,
     cursor: Option<&Cursor>,
     limit: u64,
 ) -> Result<(Vec<ObservationRow>, bool), sqlx::Error> {
-    let mut q = QueryBuilder::new(format!("select {COLUMNS} from observations o"));
-    push_filters(&mut q, project_id, filter);
+    let mut q = QueryBuilder::new(format!("select {COLUMNS}{FROM}"));
+    filter::push_where(&mut q, &filter::OBSERVATIONS, project_id, &f.conditions());
     if let Some(c) = cursor {
         q.push(" and (o.start_time, o.trace_id, o.id) < (")
             .push_bind(c.last_start_time_to)
@@ -274,7 +236,7 @@ pub async fn find_observation(
     id: &str,
 ) -> Result<Option<ObservationRow>, sqlx::Error> {
     sqlx::query_as::<_, ObservationRow>(&format!(
-        "select {COLUMNS} from observations o where o.project_id = $1 and o.id = $2"
+        "select {COLUMNS}{FROM} where o.project_id = $1 and o.id = $2"
     ))
     .bind(project_id)
     .bind(id)
@@ -290,7 +252,7 @@ pub async fn list_for_trace(
     trace_id: &str,
 ) -> Result<Vec<ObservationRow>, sqlx::Error> {
     sqlx::query_as::<_, ObservationRow>(&format!(
-        "select {COLUMNS} from observations o where o.project_id = $1 and o.trace_id = $2 \
+        "select {COLUMNS}{FROM} where o.project_id = $1 and o.trace_id = $2 \
          order by o.start_time, o.id"
     ))
     .bind(project_id)

@@ -6,9 +6,11 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use sqlx::{PgPool, Postgres, QueryBuilder};
+use sqlx::PgPool;
 
+use crate::domain::filter::{ArrayOp, CmpOp, NullOp};
 use crate::domain::paging::Page;
+use crate::store::filter::{self, Condition, Predicate, Scalar, Simple};
 
 /// Columns of [`ScoreRow`], table alias `s`, plus the trace columns (`t`, left join).
 const COLUMNS: &str = "s.project_id, s.id, s.timestamp, s.name, s.value, s.string_value, \
@@ -80,46 +82,6 @@ pub struct ScoreRow {
     pub trace_session_id: Option<String>,
 }
 
-/// Comparison of `operator`+`value`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ValueOperator {
-    /// `<`
-    Lt,
-    /// `>`
-    Gt,
-    /// `<=`
-    Le,
-    /// `>=`
-    Ge,
-    /// `!=`
-    Ne,
-    /// `=`
-    Eq,
-}
-
-impl ValueOperator {
-    /// Every operator with its wire form.
-    pub const ALL: [(&'static str, ValueOperator); 6] = [
-        ("<", ValueOperator::Lt),
-        (">", ValueOperator::Gt),
-        ("<=", ValueOperator::Le),
-        (">=", ValueOperator::Ge),
-        ("!=", ValueOperator::Ne),
-        ("=", ValueOperator::Eq),
-    ];
-
-    fn sql(self) -> &'static str {
-        match self {
-            ValueOperator::Lt => " < ",
-            ValueOperator::Gt => " > ",
-            ValueOperator::Le => " <= ",
-            ValueOperator::Ge => " >= ",
-            ValueOperator::Ne => " <> ",
-            ValueOperator::Eq => " = ",
-        }
-    }
-}
-
 /// Filters of the score lists.
 #[derive(Debug, Clone, Default)]
 pub struct ScoreFilter {
@@ -136,7 +98,7 @@ pub struct ScoreFilter {
     /// Source.
     pub source: Option<String>,
     /// Value comparison.
-    pub value: Option<(ValueOperator, f64)>,
+    pub value: Option<(CmpOp, f64)>,
     /// Any of these ids.
     pub score_ids: Vec<String>,
     /// Config id.
@@ -157,66 +119,52 @@ pub struct ScoreFilter {
     pub observation_ids: Vec<String>,
     /// Any of these dataset run ids (v2).
     pub dataset_run_ids: Vec<String>,
+    /// Conditions of the `filter` parameter (resolved against [`filter::SCORES`]).
+    pub advanced: Vec<Condition>,
 }
 
-fn push_filters<'a>(qb: &mut QueryBuilder<'a, Postgres>, project_id: &'a str, f: &'a ScoreFilter) {
-    qb.push(" where s.project_id = ").push_bind(project_id);
-    if f.trace_scores_only {
-        qb.push(" and s.trace_id is not null");
-    }
-    if let Some(v) = &f.user_id {
-        qb.push(" and t.user_id = ").push_bind(v);
-    }
-    if let Some(v) = &f.name {
-        qb.push(" and s.name = ").push_bind(v);
-    }
-    if let Some(v) = &f.from_timestamp {
-        qb.push(" and s.timestamp >= ").push_bind(v);
-    }
-    if let Some(v) = &f.to_timestamp {
-        qb.push(" and s.timestamp < ").push_bind(v);
-    }
-    if let Some(v) = &f.source {
-        qb.push(" and s.source = ").push_bind(v);
-    }
-    if let Some((op, v)) = &f.value {
-        qb.push(" and s.value").push(op.sql()).push_bind(*v);
-    }
-    if !f.score_ids.is_empty() {
-        qb.push(" and s.id = any(")
-            .push_bind(&f.score_ids)
-            .push(")");
-    }
-    if let Some(v) = &f.config_id {
-        qb.push(" and s.config_id = ").push_bind(v);
-    }
-    if let Some(v) = &f.queue_id {
-        qb.push(" and s.queue_id = ").push_bind(v);
-    }
-    if let Some(v) = &f.data_type {
-        qb.push(" and s.data_type = ").push_bind(v);
-    }
-    if !f.trace_tags.is_empty() {
-        qb.push(" and t.tags @> ").push_bind(&f.trace_tags);
-    }
-    if !f.environments.is_empty() {
-        qb.push(" and s.environment = any(")
-            .push_bind(&f.environments)
-            .push(")");
-    }
-    for (col, ids) in [
-        ("s.session_id", &f.session_ids),
-        ("s.trace_id", &f.trace_ids),
-        ("s.observation_id", &f.observation_ids),
-        ("s.dataset_run_id", &f.dataset_run_ids),
-    ] {
-        if !ids.is_empty() {
-            qb.push(" and ")
-                .push(col)
-                .push(" = any(")
-                .push_bind(ids)
-                .push(")");
+impl ScoreFilter {
+    /// Every condition: the `filter` parameter's, then the simple parameters it does not
+    /// override, then the v1 restriction to trace scores (which nothing overrides).
+    fn conditions(&self) -> Vec<Condition> {
+        let t = &filter::SCORES;
+        let mut all = Simple::new(t)
+            .text_eq(&[
+                ("userId", &self.user_id),
+                ("name", &self.name),
+                ("source", &self.source),
+                ("configId", &self.config_id),
+                ("queueId", &self.queue_id),
+                ("dataType", &self.data_type),
+            ])
+            .range("timestamp", self.from_timestamp, self.to_timestamp)
+            .when(
+                "value",
+                self.value
+                    .map(|(op, v)| Predicate::Compare(op, Scalar::Number(v))),
+            )
+            .when(
+                "traceTags",
+                (!self.trace_tags.is_empty())
+                    .then(|| Predicate::Array(ArrayOp::AllOf, self.trace_tags.clone())),
+            )
+            .any_of(&[
+                ("id", &self.score_ids),
+                ("environment", &self.environments),
+                ("sessionId", &self.session_ids),
+                ("traceId", &self.trace_ids),
+                ("observationId", &self.observation_ids),
+                ("datasetRunId", &self.dataset_run_ids),
+            ])
+            .merged_with(&self.advanced);
+        if self.trace_scores_only {
+            all.push(Condition::on(
+                t,
+                "traceId",
+                Predicate::Null(NullOp::IsNotNull),
+            ));
         }
+        all
     }
 }
 
@@ -225,29 +173,20 @@ fn push_filters<'a>(qb: &mut QueryBuilder<'a, Postgres>, project_id: &'a str, f:
 pub async fn list_scores(
     pool: &PgPool,
     project_id: &str,
-    filter: &ScoreFilter,
+    f: &ScoreFilter,
     page: Page,
 ) -> Result<(Vec<ScoreRow>, u64), sqlx::Error> {
-    let mut rows_q = QueryBuilder::new(format!("select {COLUMNS}{FROM}"));
-    push_filters(&mut rows_q, project_id, filter);
-    rows_q
-        .push(" order by s.timestamp desc, s.id desc limit ")
-        .push_bind(page.limit as i64)
-        .push(" offset ")
-        .push_bind(page.offset());
-    // The trace join is only needed for trace filters; leave it out of the count otherwise.
-    let needs_trace = filter.user_id.is_some() || !filter.trace_tags.is_empty();
-    let mut count_q = QueryBuilder::new(if needs_trace {
-        format!("select count(*){FROM}")
-    } else {
-        "select count(*) from scores s".to_string()
-    });
-    push_filters(&mut count_q, project_id, filter);
-    let (rows, count) = tokio::try_join!(
-        rows_q.build_query_as::<ScoreRow>().fetch_all(pool),
-        count_q.build_query_scalar::<i64>().fetch_one(pool),
-    )?;
-    Ok((rows, count.max(0) as u64))
+    // Trace filters are semi-joins, so the count never needs the trace join.
+    filter::fetch_page(
+        pool,
+        &filter::SCORES,
+        &format!("select {COLUMNS}{FROM}"),
+        project_id,
+        &f.conditions(),
+        "s.timestamp desc, s.id desc",
+        page,
+    )
+    .await
 }
 
 /// One score of the project.

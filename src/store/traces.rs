@@ -9,9 +9,11 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
+use sqlx::{PgConnection, PgPool};
 
+use crate::domain::filter::ArrayOp;
 use crate::domain::paging::{Direction, Page};
+use crate::store::filter::{self, Condition, Predicate, Simple};
 
 /// Columns of [`TraceRow`], table alias `t`.
 const COLUMNS: &str = "t.project_id, t.id, t.timestamp, t.name, t.user_id, t.session_id, \
@@ -99,51 +101,32 @@ pub struct TraceFilter {
     pub release: Option<String>,
     /// Any of these environments.
     pub environments: Vec<String>,
+    /// Conditions of the `filter` parameter (resolved against [`filter::TRACES`]).
+    pub advanced: Vec<Condition>,
     /// Order column (one of [`ORDER_COLUMNS`]) and direction; default timestamp desc.
     pub order: Option<(&'static str, Direction)>,
 }
 
 impl TraceFilter {
-    /// True when no filter restricts the rows (order does not matter for counting).
-    fn is_unfiltered(&self) -> bool {
-        self.user_id.is_none()
-            && self.name.is_none()
-            && self.session_id.is_none()
-            && self.from_timestamp.is_none()
-            && self.to_timestamp.is_none()
-            && self.tags.is_empty()
-            && self.version.is_none()
-            && self.release.is_none()
-            && self.environments.is_empty()
-    }
-}
-
-fn push_filters<'a>(qb: &mut QueryBuilder<'a, Postgres>, project_id: &'a str, f: &'a TraceFilter) {
-    qb.push(" where t.project_id = ").push_bind(project_id);
-    for (col, v) in [
-        ("t.user_id", &f.user_id),
-        ("t.name", &f.name),
-        ("t.session_id", &f.session_id),
-        ("t.version", &f.version),
-        ("t.release", &f.release),
-    ] {
-        if let Some(v) = v {
-            qb.push(" and ").push(col).push(" = ").push_bind(v);
-        }
-    }
-    if let Some(v) = &f.from_timestamp {
-        qb.push(" and t.timestamp >= ").push_bind(v);
-    }
-    if let Some(v) = &f.to_timestamp {
-        qb.push(" and t.timestamp < ").push_bind(v);
-    }
-    if !f.tags.is_empty() {
-        qb.push(" and t.tags @> ").push_bind(&f.tags);
-    }
-    if !f.environments.is_empty() {
-        qb.push(" and t.environment = any(")
-            .push_bind(&f.environments)
-            .push(")");
+    /// Every condition: the `filter` parameter's, then the simple parameters it does not
+    /// override.
+    fn conditions(&self) -> Vec<Condition> {
+        Simple::new(&filter::TRACES)
+            .text_eq(&[
+                ("userId", &self.user_id),
+                ("name", &self.name),
+                ("sessionId", &self.session_id),
+                ("version", &self.version),
+                ("release", &self.release),
+            ])
+            .range("timestamp", self.from_timestamp, self.to_timestamp)
+            .when(
+                "tags",
+                (!self.tags.is_empty())
+                    .then(|| Predicate::Array(ArrayOp::AllOf, self.tags.clone())),
+            )
+            .any_of(&[("environment", &self.environments)])
+            .merged_with(&self.advanced)
     }
 }
 
@@ -152,14 +135,12 @@ fn push_filters<'a>(qb: &mut QueryBuilder<'a, Postgres>, project_id: &'a str, f:
 pub async fn list_traces(
     pool: &PgPool,
     project_id: &str,
-    filter: &TraceFilter,
+    f: &TraceFilter,
     page: Page,
     with_io: bool,
 ) -> Result<(Vec<TraceRow>, u64), sqlx::Error> {
     let cols = if with_io { COLUMNS } else { COLUMNS_NO_IO };
-    let mut rows_q = QueryBuilder::new(format!("select {cols} from traces t"));
-    push_filters(&mut rows_q, project_id, filter);
-    let (col, dir) = filter.order.unwrap_or(("t.timestamp", Direction::Desc));
+    let (col, dir) = f.order.unwrap_or(("t.timestamp", Direction::Desc));
     // Column and direction come from closed lists, never from the request text. Nullable
     // columns sort nulls last (as ClickHouse does); NOT NULL columns keep Postgres' default
     // so `(project_id, timestamp desc)` serves the default order without a sort.
@@ -168,32 +149,17 @@ pub async fn list_traces(
     } else {
         " nulls last"
     };
-    rows_q.push(format!(
-        " order by {col} {dir}{nulls}, t.id {dir} limit ",
-        dir = dir.sql()
-    ));
-    rows_q
-        .push_bind(page.limit as i64)
-        .push(" offset ")
-        .push_bind(page.offset());
-    let mut count_q = if filter.is_unfiltered() {
-        // Kept exact by the triggers of migration 0032.
-        let mut q = QueryBuilder::new(
-            "select coalesce((select n from project_row_counts where table_name = 'traces' \
-             and project_id = ",
-        );
-        q.push_bind(project_id).push("), 0)");
-        q
-    } else {
-        let mut q = QueryBuilder::new("select count(*) from traces t");
-        push_filters(&mut q, project_id, filter);
-        q
-    };
-    let (rows, count) = tokio::try_join!(
-        rows_q.build_query_as::<TraceRow>().fetch_all(pool),
-        count_q.build_query_scalar::<i64>().fetch_one(pool),
-    )?;
-    Ok((rows, count.max(0) as u64))
+    let order = format!("{col} {dir}{nulls}, t.id {dir}", dir = dir.sql());
+    filter::fetch_page(
+        pool,
+        &filter::TRACES,
+        &format!("select {cols} from traces t"),
+        project_id,
+        &f.conditions(),
+        &order,
+        page,
+    )
+    .await
 }
 
 /// Traces of a session, oldest first.
