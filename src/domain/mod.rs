@@ -2,5 +2,6 @@
 
 pub mod io;
 pub mod paging;
+pub mod prompt_refs;
 pub mod time;
 pub mod usage;
