@@ -449,3 +449,316 @@ async fn generations_link_to_existing_prompts_only() {
     assert_eq!(rows[0].1.as_deref(), p["id"].as_str());
     assert_eq!(rows[1].1, None, "unknown prompt versions are not linked");
 }
+
+fn tag_version(name: &str, v: i64) -> String {
+    format!("@@@langfusePrompt:name={name}|version={v}@@@")
+}
+
+fn tag_label(name: &str, l: &str) -> String {
+    format!("@@@langfusePrompt:name={name}|label={l}@@@")
+}
+
+fn edge(p: &Value) -> Value {
+    json!({"id": p["id"], "name": p["name"], "version": p["version"]})
+}
+
+#[tokio::test]
+async fn references_resolve_by_version_and_label_recursively() {
+    let app = spawn_app().await;
+    let base1_text = "Be polite.";
+    let base2_text = "Be \"brief\"\nand $1 exact.";
+    let base1 = create(
+        &app,
+        json!({"name": "shared/base", "prompt": base1_text, "labels": ["production"]}),
+    )
+    .await;
+    let base2 = create(&app, json!({"name": "shared/base", "prompt": base2_text})).await;
+    let mid_text = format!("Rules: {} End.", tag_label("shared/base", "production"));
+    let mid = create(
+        &app,
+        json!({"name": "mid", "prompt": mid_text, "labels": ["production"]}),
+    )
+    .await;
+    let top_text = format!(
+        "Start {} / {} / {}",
+        tag_label("mid", "production"),
+        tag_version("shared/base", 2),
+        tag_version("shared/base", 2)
+    );
+    let top = create(
+        &app,
+        json!({"name": "top", "prompt": top_text, "labels": ["production"]}),
+    )
+    .await;
+    assert_eq!(
+        top["prompt"], top_text,
+        "create returns the prompt as written"
+    );
+
+    let (status, got) = app.get("/api/public/v2/prompts/top").await;
+    assert_eq!(status, 200, "{got}");
+    let mid_resolved = mid_text.replace(&tag_label("shared/base", "production"), base1_text);
+    let expected = top_text
+        .replace(&tag_label("mid", "production"), &mid_resolved)
+        .replace(&tag_version("shared/base", 2), base2_text);
+    assert_eq!(got["prompt"], expected);
+    let top_id = top["id"].as_str().unwrap();
+    let mid_id = mid["id"].as_str().unwrap();
+    assert_eq!(
+        got["resolutionGraph"],
+        json!({
+            "root": {"name": "top", "version": 1, "id": top_id},
+            "dependencies": {
+                top_id: [edge(&mid), edge(&base2)],
+                mid_id: [edge(&base1)],
+            }
+        })
+    );
+
+    // resolve=false returns the stored prompt and no graph.
+    let (status, raw) = app.get("/api/public/v2/prompts/top?resolve=false").await;
+    assert_eq!(status, 200, "{raw}");
+    assert_eq!(raw["prompt"], top_text);
+    assert_eq!(raw["resolutionGraph"], Value::Null);
+    let (status, _) = app.get("/api/public/v2/prompts/top?resolve=maybe").await;
+    assert_eq!(status, 400);
+
+    // A prompt without references has a null graph.
+    let (_, plain) = app
+        .get("/api/public/v2/prompts/shared%2Fbase?version=2")
+        .await;
+    assert_eq!(plain["prompt"], base2_text);
+    assert_eq!(plain["resolutionGraph"], Value::Null);
+
+    // Label references follow the label when it moves.
+    let (status, _) = app
+        .send(
+            "PATCH",
+            "/api/public/v2/prompts/shared%2Fbase/versions/2",
+            Some(&app.basic_auth()),
+            Some(&json!({"newLabels": ["production"]})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, got) = app.get("/api/public/v2/prompts/mid").await;
+    assert_eq!(
+        got["prompt"],
+        mid_text.replace(&tag_label("shared/base", "production"), base2_text)
+    );
+
+    // The list is unaffected by references.
+    let (_, list) = app.get("/api/public/v2/prompts?name=top").await;
+    assert_eq!(list["data"][0]["versions"], json!([1]));
+}
+
+#[tokio::test]
+async fn chat_message_contents_resolve_references() {
+    let app = spawn_app().await;
+    let quote = "say \"hi\"\nthen {{name}}";
+    create(
+        &app,
+        json!({"name": "quote", "prompt": quote, "labels": ["production"]}),
+    )
+    .await;
+    let messages = json!([
+        {"role": "system", "content": format!("S: {}", tag_version("quote", 1))},
+        {"type": "placeholder", "name": "history"},
+        {"role": "user", "content": format!("He said {}", tag_label("quote", "production"))}
+    ]);
+    create(
+        &app,
+        json!({"name": "chat", "type": "chat", "prompt": messages, "labels": ["production"]}),
+    )
+    .await;
+    let (status, got) = app.get("/api/public/v2/prompts/chat").await;
+    assert_eq!(status, 200, "{got}");
+    assert_eq!(
+        got["prompt"],
+        json!([
+            {"role": "system", "content": format!("S: {quote}")},
+            {"type": "placeholder", "name": "history"},
+            {"role": "user", "content": format!("He said {quote}")}
+        ])
+    );
+    assert_eq!(
+        got["resolutionGraph"]["dependencies"][got["id"].as_str().unwrap()]
+            .as_array()
+            .unwrap()
+            .len(),
+        2,
+        "one edge per tag: {got}"
+    );
+}
+
+#[tokio::test]
+async fn invalid_references_are_refused_on_create() {
+    let app = spawn_app().await;
+    create(
+        &app,
+        json!({"name": "b", "prompt": "plain", "labels": ["production"]}),
+    )
+    .await;
+    create(
+        &app,
+        json!({"name": "c", "type": "chat", "prompt": [{"role": "user", "content": "hi"}]}),
+    )
+    .await;
+    create(
+        &app,
+        json!({"name": "a", "prompt": format!("x {}", tag_label("b", "production")),
+               "labels": ["production"]}),
+    )
+    .await;
+    let cases = [
+        (
+            "n1",
+            tag_label("ghost", "production"),
+            "Prompt dependency not found",
+        ),
+        ("n2", tag_version("b", 7), "Prompt dependency not found"),
+        (
+            "n3",
+            tag_label("b", "staging"),
+            "Prompt dependency not found",
+        ),
+        ("n4", tag_version("c", 1), "not a text prompt"),
+        // A new version of `a` may not reference another version of `a`.
+        ("a", tag_version("a", 1), "Circular dependency"),
+        // b -> a -> b (the production `b` is another version of the root's name).
+        ("b", tag_label("a", "production"), "Circular dependency"),
+    ];
+    for (name, prompt, why) in cases {
+        let (status, res) = app
+            .post(
+                "/api/public/v2/prompts",
+                &json!({"name": name, "prompt": prompt, "labels": ["production"]}),
+            )
+            .await;
+        assert_eq!(status, 400, "{name} {prompt}: {res}");
+        assert!(
+            res["message"].as_str().unwrap_or_default().contains(why),
+            "{name} {prompt}: {res}"
+        );
+    }
+    let (status, _) = app.get("/api/public/v2/prompts/b?version=2").await;
+    assert_eq!(status, 404, "a refused version is not created");
+    let (_, b) = app.get("/api/public/v2/prompts/b").await;
+    assert_eq!(b["prompt"], "plain");
+
+    // Malformed tags are not references: stored and returned as written.
+    let odd = "@@@langfusePrompt:name=ghost@@@ @@@langfusePrompt:version=1|name=ghost@@@";
+    create(
+        &app,
+        json!({"name": "odd", "prompt": odd, "labels": ["production"]}),
+    )
+    .await;
+    let (_, got) = app.get("/api/public/v2/prompts/odd").await;
+    assert_eq!(got["prompt"], odd);
+    assert_eq!(got["resolutionGraph"], Value::Null);
+}
+
+#[tokio::test]
+async fn nesting_is_limited_to_five_levels() {
+    let app = spawn_app().await;
+    create(
+        &app,
+        json!({"name": "d0", "prompt": "leaf", "labels": ["production"]}),
+    )
+    .await;
+    // d1..d4 each wrap the previous one: d4 -> d3 -> d2 -> d1 -> d0 is five levels.
+    for i in 1..=4 {
+        create(
+            &app,
+            json!({"name": format!("d{i}"), "prompt": format!("({})", tag_version(&format!("d{}", i - 1), 1)),
+                   "labels": ["production"]}),
+        )
+        .await;
+    }
+    let (status, got) = app.get("/api/public/v2/prompts/d4").await;
+    assert_eq!(status, 200, "{got}");
+    assert_eq!(
+        got["prompt"],
+        format!("{}leaf{}", "(".repeat(4), ")".repeat(4))
+    );
+    let (status, res) = app
+        .post(
+            "/api/public/v2/prompts",
+            &json!({"name": "d5", "prompt": tag_version("d4", 1)}),
+        )
+        .await;
+    assert_eq!(status, 400, "{res}");
+    assert!(
+        res["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Maximum nesting depth exceeded (5)"),
+        "{res}"
+    );
+}
+
+#[tokio::test]
+async fn deleting_a_referenced_prompt_is_refused() {
+    let app = spawn_app().await;
+    let auth = app.basic_auth();
+    let delete = |path: String| {
+        let app = &app;
+        let auth = auth.clone();
+        async move {
+            let (status, res) = app.send("DELETE", &path, Some(&auth), None).await;
+            (status, res)
+        }
+    };
+    create(
+        &app,
+        json!({"name": "base", "prompt": "v1", "labels": ["production"]}),
+    )
+    .await;
+    create(
+        &app,
+        json!({"name": "base", "prompt": "v2", "labels": ["staging"]}),
+    )
+    .await;
+    create(&app, json!({"name": "base", "prompt": "v3"})).await;
+    create(
+        &app,
+        json!({"name": "top", "prompt": format!("{} {}", tag_version("base", 1), tag_label("base", "staging"))}),
+    )
+    .await;
+
+    // Version 1 is referenced by number.
+    let (status, res) = delete("/api/public/v2/prompts/base?version=1".into()).await;
+    assert_eq!(status, 400, "{res}");
+    let msg = res["message"].as_str().unwrap_or_default();
+    assert!(msg.contains("top v1 depends on base v1"), "{res}");
+    // Version 3 is referenced by nobody.
+    let (status, res) = delete("/api/public/v2/prompts/base?version=3".into()).await;
+    assert_eq!(status, 204, "{res}");
+    // `staging` moves to a new version: the old one may go, the label survives.
+    create(
+        &app,
+        json!({"name": "base", "prompt": "v4", "labels": ["staging"]}),
+    )
+    .await;
+    let (status, res) = delete("/api/public/v2/prompts/base?version=2".into()).await;
+    assert_eq!(status, 204, "{res}");
+    // Deleting the versions carrying `staging` would leave the label reference dangling.
+    let (status, res) = delete("/api/public/v2/prompts/base?label=staging".into()).await;
+    assert_eq!(status, 400, "{res}");
+    assert!(
+        res["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("top v1 depends on base staging"),
+        "{res}"
+    );
+    let (status, _) = delete("/api/public/v2/prompts/base".into()).await;
+    assert_eq!(status, 400);
+    let (_, got) = app.get("/api/public/v2/prompts/top?version=1").await;
+    assert_eq!(got["prompt"], "v1 v4", "both references still resolve");
+
+    // Once the dependent is gone, the prompt can be deleted.
+    let (status, _) = delete("/api/public/v2/prompts/top".into()).await;
+    assert_eq!(status, 204);
+    let (status, _) = delete("/api/public/v2/prompts/base".into()).await;
+    assert_eq!(status, 204);
+}

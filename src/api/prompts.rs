@@ -80,17 +80,21 @@ pub struct Prompt {
     pub labels: Vec<String>,
     /// Commit message.
     pub commit_message: Option<String>,
-    /// Dependency graph of resolved prompt references (null: none resolved).
+    /// Dependency graph of the resolved prompt references, on fetch only:
+    /// `{root: {name, version, id}, dependencies: {parentId: [{id, name, version}]}}`, null
+    /// when the prompt references nothing or `resolve=false`.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub resolution_graph: Option<Value>,
 }
 
 impl Prompt {
-    fn from_row(r: PromptRow, fetched: bool) -> Self {
+    /// `graph` is `Some` on fetch (the resolution graph, possibly null), `None` elsewhere.
+    fn from_row(r: PromptRow, graph: Option<Value>) -> Self {
+        let fetched = graph.is_some();
         Prompt {
             is_active: fetched.then(|| r.labels.iter().any(|l| l == "production")),
-            resolution_graph: fetched.then_some(Value::Null),
+            resolution_graph: graph,
             id: r.id,
             created_at: r.created_at,
             updated_at: r.updated_at,
@@ -140,7 +144,8 @@ pub struct GetPromptQuery {
     pub version: Option<String>,
     /// Label (default `production`).
     pub label: Option<String>,
-    /// Resolve prompt references (accepted; references are returned unresolved).
+    /// Resolve `@@@langfusePrompt:…@@@` references (`true`, default) or return the stored
+    /// prompt as written (`false`).
     pub resolve: Option<String>,
 }
 
@@ -475,9 +480,10 @@ pub async fn create_prompt(
             store::CreateError::TypeMismatch(ty) => ApiError::InvalidRequest(format!(
                 "Previous versions have different prompt type. Create a new prompt with a different name. Previous type: {ty}"
             )),
+            store::CreateError::Dependency(m) => ApiError::InvalidRequest(m),
             store::CreateError::Db(e) => e.into(),
         })?;
-    Ok(HttpResponse::Created().json(Prompt::from_row(row, false)))
+    Ok(HttpResponse::Created().json(Prompt::from_row(row, None)))
 }
 
 fn parse_version(field: &str, v: &str) -> Result<i32, ApiError> {
@@ -505,6 +511,8 @@ fn selector(
 }
 
 /// Get a prompt version by label (default `production`) or version.
+///
+/// References to other prompts are resolved unless `resolve=false`.
 #[utoipa::path(tag = "Prompts", security(("BasicAuth" = []), ("BearerAuth" = [])),
     params(("promptName" = String, Path, description = "Name, percent-encoded (`%2F` for folders)"), GetPromptQuery),
     responses((status = 200, body = Prompt), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -518,15 +526,35 @@ pub async fn get_prompt(
     let name = path_segment(&req, "promptName")?;
     let sel = selector(&query.version, &query.label)?
         .unwrap_or_else(|| Selector::Label("production".into()));
-    let row = store::find_prompt(&state.pool, &auth.project_id, &name, &sel)
-        .await?
-        .ok_or_else(|| {
-            ApiError::NotFound(match &sel {
-                Selector::Label(l) => format!("Prompt not found: '{name}' with label '{l}'"),
-                Selector::Version(v) => format!("Prompt not found: '{name}' with version {v}"),
-            })
-        })?;
-    Ok(web::Json(Prompt::from_row(row, true)))
+    let resolve = match query.resolve.as_deref().map(str::trim) {
+        None | Some("") | Some("true") => true,
+        Some("false") => false,
+        Some(_) => {
+            return Err(ApiError::invalid_field(
+                "resolve",
+                "Invalid enum value. Expected 'true' | 'false'",
+            ))
+        }
+    };
+    let (row, graph) =
+        store::find_resolved_prompt(&state.pool, &auth.project_id, &name, &sel, resolve)
+            .await
+            .map_err(|e| match e {
+                // Only reachable when a stored graph broke after creation (e.g. a child gained
+                // nested references beyond the depth limit); Langfuse answers 500 here.
+                store::CompositionError::Invalid(m) => ApiError::InvalidRequest(m),
+                store::CompositionError::Db(e) => e.into(),
+            })?
+            .ok_or_else(|| {
+                ApiError::NotFound(match &sel {
+                    Selector::Label(l) => format!("Prompt not found: '{name}' with label '{l}'"),
+                    Selector::Version(v) => format!("Prompt not found: '{name}' with version {v}"),
+                })
+            })?;
+    Ok(web::Json(Prompt::from_row(
+        row,
+        Some(graph.unwrap_or(Value::Null)),
+    )))
 }
 
 fn parse_page(field: &str, v: &Option<String>, default: u64, max: u64) -> Result<u64, ApiError> {
@@ -622,10 +650,12 @@ pub async fn update_prompt_version(
     let row = store::update_labels(&state.pool, &auth.project_id, &name, version, &labels)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("Prompt not found: {name}")))?;
-    Ok(web::Json(Prompt::from_row(row, false)))
+    Ok(web::Json(Prompt::from_row(row, None)))
 }
 
 /// Delete a prompt: all versions, one version, or the versions carrying a label.
+///
+/// Refused (400) when another prompt references a version or label that would disappear.
 #[utoipa::path(tag = "Prompts", security(("BasicAuth" = []), ("BearerAuth" = [])),
     params(("promptName" = String, Path), DeletePromptQuery),
     responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -638,7 +668,12 @@ pub async fn delete_prompt(
 ) -> Result<HttpResponse, ApiError> {
     let name = path_segment(&req, "promptName")?;
     let sel = selector(&query.version, &query.label)?;
-    let n = store::delete_prompts(&state.pool, &auth.project_id, &name, sel.as_ref()).await?;
+    let n = store::delete_prompts(&state.pool, &auth.project_id, &name, sel.as_ref())
+        .await
+        .map_err(|e| match e {
+            store::DeleteError::Referenced(m) => ApiError::InvalidRequest(m),
+            store::DeleteError::Db(e) => e.into(),
+        })?;
     if n == 0 {
         return Err(ApiError::NotFound(format!("Prompt not found: {name}")));
     }

@@ -3,5 +3,6 @@
 pub mod filter;
 pub mod io;
 pub mod paging;
+pub mod prompt_refs;
 pub mod time;
 pub mod usage;

@@ -5,10 +5,12 @@
 //!
 //! - `event`: envelope and body validation (per event, as Langfuse answers it).
 //! - `merge`: folding an entity's events into its row (COMPAT-NOTES §4.5).
+//! - `score_config`: checking scores against their score config (§4.6).
 //! - `worker`: the queue, group commit, poison isolation.
 
 pub mod event;
 pub mod merge;
+pub mod score_config;
 pub mod worker;
 
 use serde::Serialize;
@@ -158,30 +160,4 @@ pub async fn write(
         Err(WriteFailure::Rejected) => Ok(false),
         Err(WriteFailure::Unavailable) => Err(ApiError::Unavailable),
     }
-}
-
-/// Score-config validation (§4.6), applied to every merged score before it is stored;
-/// `None` drops the score silently, as Langfuse's worker does.
-///
-/// Hook for the score-configs slice: today it only applies the rule that needs no
-/// config table (an `ANNOTATION` score needs a `configId`, except corrections).
-/// Checking the referenced config (exists, not archived, data type, range, categories,
-/// name replaced by the config's) belongs here once score configs are stored.
-pub async fn score_config_hook(
-    _conn: &mut sqlx::PgConnection,
-    _project_id: &str,
-    score: merge::MergedScore,
-) -> sqlx::Result<Option<merge::MergedScore>> {
-    if score.source == "ANNOTATION" && score.config_id.is_none() && score.data_type != "CORRECTION"
-    {
-        tracing::info!(score_id = %score.id, "annotation score without configId dropped");
-        return Ok(None);
-    }
-    if score.data_type == "CORRECTION"
-        && (score.session_id.is_some() || score.dataset_run_id.is_some())
-    {
-        tracing::info!(score_id = %score.id, "correction score on a session or run dropped");
-        return Ok(None);
-    }
-    Ok(Some(score))
 }

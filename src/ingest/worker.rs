@@ -387,7 +387,7 @@ async fn write_batch(
 
     let mut traces = Vec::new();
     let mut observations = Vec::new();
-    let mut scores = Vec::new();
+    let mut score_events = Vec::new();
     for ((project, kind, id), mut events) in grouped {
         merge::sort_events(&mut events);
         match kind {
@@ -396,17 +396,12 @@ async fn write_batch(
                 let o = merge::fold_observation(&id, &events, || fallback_trace_id(&project, &id));
                 observations.push((project, o));
             }
-            EntityKind::Score => {
-                let s = merge::fold_score(&id, &events);
-                if let Some(s) = super::score_config_hook(&mut tx, &project, s)
-                    .await
-                    .map_err(classify)?
-                {
-                    scores.push((project, s));
-                }
-            }
+            EntityKind::Score => score_events.push((project, id, events)),
         }
     }
+    let scores = super::score_config::fold_scores(&mut tx, score_events)
+        .await
+        .map_err(classify)?;
 
     let links: Vec<(&str, &str, i32)> = observations
         .iter()

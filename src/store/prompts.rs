@@ -1,12 +1,20 @@
 //! Prompt versions: create (with label moves), fetch by version or label, list grouped by
 //! name, label updates and deletes. Every label change runs in one transaction that holds
 //! an advisory lock on (project, name), so a label never ends up on two versions.
+//!
+//! Composition: a version's `@@@langfusePrompt:…@@@` references are recorded in
+//! `prompt_dependencies` when it is created (and refused if missing, not text, circular or
+//! nested deeper than 5), replaced by the referenced text on fetch, and a delete that would
+//! leave a reference dangling is refused.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
+use futures_util::future::BoxFuture;
+use serde_json::{json, Map, Value};
 use sqlx::{PgConnection, PgExecutor, PgPool};
+
+use crate::domain::prompt_refs::{self, PromptRef, RefSelector, MAX_NESTING_DEPTH};
 
 /// The label the newest version always carries.
 pub const LATEST_LABEL: &str = "latest";
@@ -70,8 +78,19 @@ pub struct NewPrompt {
 pub enum CreateError {
     /// Existing versions have another type (carries it).
     TypeMismatch(String),
+    /// A prompt reference is missing, not a text prompt, circular or too deep (message).
+    Dependency(String),
     /// Database failure.
     Db(sqlx::Error),
+}
+
+impl From<CompositionError> for CreateError {
+    fn from(e: CompositionError) -> Self {
+        match e {
+            CompositionError::Invalid(m) => CreateError::Dependency(m),
+            CompositionError::Db(e) => CreateError::Db(e),
+        }
+    }
 }
 
 impl From<sqlx::Error> for CreateError {
@@ -137,6 +156,17 @@ pub async fn create_prompt(
         }
     }
     let version = previous.as_ref().map_or(1, |(v, _, _)| v + 1);
+    let id = uuid::Uuid::new_v4().to_string();
+    let refs = prompt_refs::parse_refs(&p.prompt);
+    let root = GraphNode {
+        id: id.clone(),
+        name: p.name.clone(),
+        version,
+        labels: p.labels.clone(),
+        prompt: p.prompt.clone(),
+    };
+    // Refuses missing, non-text, circular and too deep references before anything is written.
+    resolve_graph(&mut tx, project_id, &root, Some(refs.clone())).await?;
     let tags = match (&p.tags, &previous) {
         (Some(t), _) => dedup(t.clone()),
         (None, Some((_, _, t))) => t.clone(),
@@ -162,7 +192,7 @@ pub async fn create_prompt(
          commit_message) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) returning {COLUMNS}"
     ))
     .bind(project_id)
-    .bind(uuid::Uuid::new_v4().to_string())
+    .bind(&id)
     .bind(&p.name)
     .bind(version)
     .bind(&p.r#type)
@@ -173,8 +203,257 @@ pub async fn create_prompt(
     .bind(&p.commit_message)
     .fetch_one(&mut *tx)
     .await?;
+    insert_dependencies(&mut tx, project_id, &id, &refs).await?;
     tx.commit().await?;
     Ok(row)
+}
+
+/// Records the references of version `parent_id`, in order.
+async fn insert_dependencies(
+    conn: &mut PgConnection,
+    project_id: &str,
+    parent_id: &str,
+    refs: &[PromptRef],
+) -> sqlx::Result<()> {
+    if refs.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<&str> = refs.iter().map(|r| r.name.as_str()).collect();
+    let versions: Vec<Option<i32>> = refs
+        .iter()
+        .map(|r| match r.selector {
+            RefSelector::Version(v) => Some(v),
+            RefSelector::Label(_) => None,
+        })
+        .collect();
+    let labels: Vec<Option<&str>> = refs
+        .iter()
+        .map(|r| match &r.selector {
+            RefSelector::Label(l) => Some(l.as_str()),
+            RefSelector::Version(_) => None,
+        })
+        .collect();
+    sqlx::query(
+        "insert into prompt_dependencies (project_id, parent_id, position, child_name, \
+         child_version, child_label) \
+         select $1, $2, d.position, d.name, d.version, d.label \
+         from unnest($3::text[], $4::int[], $5::text[]) with ordinality \
+           as d(name, version, label, position)",
+    )
+    .bind(project_id)
+    .bind(parent_id)
+    .bind(&names)
+    .bind(&versions)
+    .bind(&labels)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The references recorded for version `parent_id`, in order.
+async fn list_dependencies(
+    conn: &mut PgConnection,
+    project_id: &str,
+    parent_id: &str,
+) -> sqlx::Result<Vec<PromptRef>> {
+    let rows: Vec<(String, Option<i32>, Option<String>)> = sqlx::query_as(
+        "select child_name, child_version, child_label from prompt_dependencies \
+         where project_id = $1 and parent_id = $2 order by position",
+    )
+    .bind(project_id)
+    .bind(parent_id)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(name, version, label)| {
+            let selector = match (version, label) {
+                (Some(v), _) => RefSelector::Version(v),
+                (None, Some(l)) => RefSelector::Label(l),
+                (None, None) => return None,
+            };
+            Some(PromptRef { name, selector })
+        })
+        .collect())
+}
+
+/// Why a prompt's references could not be resolved.
+#[derive(Debug)]
+pub enum CompositionError {
+    /// Missing or non-text reference, cycle, or nesting too deep (Langfuse's message).
+    Invalid(String),
+    /// Database failure.
+    Db(sqlx::Error),
+}
+
+impl From<sqlx::Error> for CompositionError {
+    fn from(e: sqlx::Error) -> Self {
+        CompositionError::Db(e)
+    }
+}
+
+/// What the graph walk needs of a version.
+#[derive(Debug, Clone)]
+struct GraphNode {
+    id: String,
+    name: String,
+    version: i32,
+    labels: Vec<String>,
+    prompt: Value,
+}
+
+impl From<&PromptRow> for GraphNode {
+    fn from(r: &PromptRow) -> Self {
+        GraphNode {
+            id: r.id.clone(),
+            name: r.name.clone(),
+            version: r.version,
+            labels: r.labels.clone(),
+            prompt: r.prompt.clone(),
+        }
+    }
+}
+
+/// State of one resolution: the root, the versions on the current path, and the
+/// adjacency list `{parentId: [{id, name, version}]}` Langfuse returns as `resolutionGraph`.
+struct Walk<'c> {
+    conn: &'c mut PgConnection,
+    project_id: &'c str,
+    root_id: String,
+    root_name: String,
+    on_path: HashSet<String>,
+    edges: Map<String, Value>,
+}
+
+impl Walk<'_> {
+    /// The prompt value of `node` with its references replaced, recursively. `given` are
+    /// the node's references when it is not stored yet (create); otherwise they are read.
+    fn visit<'s>(
+        &'s mut self,
+        node: &'s GraphNode,
+        given: Option<Vec<PromptRef>>,
+        level: usize,
+    ) -> BoxFuture<'s, Result<Value, CompositionError>> {
+        Box::pin(async move {
+            if level >= MAX_NESTING_DEPTH {
+                return Err(CompositionError::Invalid(format!(
+                    "Maximum nesting depth exceeded ({MAX_NESTING_DEPTH})"
+                )));
+            }
+            // A version may not reference another version of the root's name either.
+            if self.on_path.contains(&node.id)
+                || (node.name == self.root_name && node.id != self.root_id)
+            {
+                return Err(CompositionError::Invalid(format!(
+                    "Circular dependency detected involving prompt '{}' version {}",
+                    node.name, node.version
+                )));
+            }
+            let refs = match given {
+                Some(r) => r,
+                None => list_dependencies(self.conn, self.project_id, &node.id).await?,
+            };
+            if refs.is_empty() {
+                return Ok(node.prompt.clone());
+            }
+            self.on_path.insert(node.id.clone());
+            let mut text = node.prompt.to_string();
+            for r in &refs {
+                let sel = match &r.selector {
+                    RefSelector::Version(v) => Selector::Version(*v),
+                    RefSelector::Label(l) => Selector::Label(l.clone()),
+                };
+                let child = find_prompt(&mut *self.conn, self.project_id, &r.name, &sel)
+                    .await?
+                    .ok_or_else(|| {
+                        CompositionError::Invalid(format!(
+                            "Prompt dependency not found: {}",
+                            r.describe()
+                        ))
+                    })?;
+                if child.r#type != "text" {
+                    return Err(CompositionError::Invalid(format!(
+                        "Prompt dependency is not a text prompt: {}",
+                        r.describe()
+                    )));
+                }
+                let child = GraphNode::from(&child);
+                if let Value::Array(list) = self
+                    .edges
+                    .entry(node.id.clone())
+                    .or_insert_with(|| Value::Array(Vec::new()))
+                {
+                    list.push(
+                        json!({"id": child.id, "name": child.name, "version": child.version}),
+                    );
+                }
+                let resolved = self.visit(&child, None, level + 1).await?;
+                let resolved = match resolved {
+                    Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                text = prompt_refs::substitute(
+                    &text,
+                    &child.name,
+                    child.version,
+                    &child.labels,
+                    &resolved,
+                );
+            }
+            self.on_path.remove(&node.id);
+            serde_json::from_str(&text)
+                .map_err(|_| CompositionError::Invalid("Failed to resolve dependency graph".into()))
+        })
+    }
+}
+
+/// Resolves `root`'s references: the prompt value with every tag replaced, and the
+/// dependency graph (`None` when the prompt references nothing).
+async fn resolve_graph(
+    conn: &mut PgConnection,
+    project_id: &str,
+    root: &GraphNode,
+    given: Option<Vec<PromptRef>>,
+) -> Result<(Value, Option<Value>), CompositionError> {
+    let mut walk = Walk {
+        conn,
+        project_id,
+        root_id: root.id.clone(),
+        root_name: root.name.clone(),
+        on_path: HashSet::new(),
+        edges: Map::new(),
+    };
+    let prompt = walk.visit(root, given, 0).await?;
+    let graph = (!walk.edges.is_empty()).then(|| {
+        json!({
+            "root": {"name": root.name, "version": root.version, "id": root.id},
+            "dependencies": walk.edges,
+        })
+    });
+    Ok((prompt, graph))
+}
+
+/// The version of `name` selected by `sel`, with its references resolved when `resolve`
+/// (its `prompt` replaced), and the resolution graph (`None`: nothing referenced or not
+/// resolved).
+pub async fn find_resolved_prompt(
+    pool: &PgPool,
+    project_id: &str,
+    name: &str,
+    sel: &Selector,
+    resolve: bool,
+) -> Result<Option<(PromptRow, Option<Value>)>, CompositionError> {
+    let mut conn = pool.acquire().await?;
+    let Some(mut row) = find_prompt(&mut *conn, project_id, name, sel).await? else {
+        return Ok(None);
+    };
+    if !resolve {
+        return Ok(Some((row, None)));
+    }
+    let (prompt, graph) =
+        resolve_graph(&mut conn, project_id, &GraphNode::from(&row), None).await?;
+    row.prompt = prompt;
+    Ok(Some((row, graph)))
 }
 
 fn dedup(v: Vec<String>) -> Vec<String> {
@@ -353,43 +632,85 @@ pub async fn update_labels(
     Ok(Some(row))
 }
 
-/// Deletes versions of `name`: all, one version, or those carrying a label. When the
-/// version holding `latest` goes, the newest remaining version receives it. Returns the
-/// number of deleted versions.
+/// Why a delete was refused.
+#[derive(Debug)]
+pub enum DeleteError {
+    /// Other prompts reference versions or labels that would disappear (Langfuse's message).
+    Referenced(String),
+    /// Database failure.
+    Db(sqlx::Error),
+}
+
+impl From<sqlx::Error> for DeleteError {
+    fn from(e: sqlx::Error) -> Self {
+        DeleteError::Db(e)
+    }
+}
+
+/// Deletes versions of `name`: all, one version, or those carrying a label. Refused when
+/// another prompt references a deleted version, or a label no remaining version carries.
+/// When the version holding `latest` goes, the newest remaining version receives it.
+/// Returns the number of deleted versions.
 pub async fn delete_prompts(
     pool: &PgPool,
     project_id: &str,
     name: &str,
     sel: Option<&Selector>,
-) -> sqlx::Result<u64> {
+) -> Result<u64, DeleteError> {
     let mut tx = pool.begin().await?;
     lock_name(&mut tx, project_id, name).await?;
-    let deleted = match sel {
-        None => sqlx::query("delete from prompts where project_id = $1 and name = $2")
-            .bind(project_id)
-            .bind(name)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected(),
-        Some(Selector::Version(v)) => {
-            sqlx::query("delete from prompts where project_id = $1 and name = $2 and version = $3")
-                .bind(project_id)
-                .bind(name)
-                .bind(*v)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-        }
-        Some(Selector::Label(l)) => sqlx::query(
-            "delete from prompts where project_id = $1 and name = $2 and $3 = any(labels)",
-        )
+    let all: Vec<(String, i32, Vec<String>)> = sqlx::query_as(
+        "select id, version, labels from prompts where project_id = $1 and name = $2",
+    )
+    .bind(project_id)
+    .bind(name)
+    .fetch_all(&mut *tx)
+    .await?;
+    let (doomed, remaining): (Vec<_>, Vec<_>) =
+        all.into_iter().partition(|(_, version, labels)| match sel {
+            None => true,
+            Some(Selector::Version(v)) => version == v,
+            Some(Selector::Label(l)) => labels.contains(l),
+        });
+    if doomed.is_empty() {
+        return Ok(0);
+    }
+    let dependents: Vec<(String, i32, Option<i32>, Option<String>)> = sqlx::query_as(
+        "select p.name, p.version, d.child_version, d.child_label \
+         from prompt_dependencies d join prompts p \
+           on p.project_id = d.project_id and p.id = d.parent_id \
+         where d.project_id = $1 and d.child_name = $2 order by p.name, p.version, d.position",
+    )
+    .bind(project_id)
+    .bind(name)
+    .fetch_all(&mut *tx)
+    .await?;
+    let blocking: Vec<String> = dependents
+        .into_iter()
+        .filter_map(|(parent, parent_version, version, label)| {
+            let what = match (version, label) {
+                (Some(v), _) if doomed.iter().any(|d| d.1 == v) => format!("v{v}"),
+                (None, Some(l)) if !remaining.iter().any(|r| r.2.contains(&l)) => l,
+                _ => return None,
+            };
+            Some(format!(
+                "{parent} v{parent_version} depends on {name} {what}"
+            ))
+        })
+        .collect();
+    if !blocking.is_empty() {
+        return Err(DeleteError::Referenced(format!(
+            "Other prompts are depending on prompt versions you are trying to delete:\n\n{}\n\nPlease delete the dependent prompts first.",
+            blocking.join("\n")
+        )));
+    }
+    let ids: Vec<&str> = doomed.iter().map(|d| d.0.as_str()).collect();
+    let deleted = sqlx::query("delete from prompts where project_id = $1 and id = any($2)")
         .bind(project_id)
-        .bind(name)
-        .bind(l)
+        .bind(&ids)
         .execute(&mut *tx)
         .await?
-        .rows_affected(),
-    };
+        .rows_affected();
     sqlx::query(
         "update prompts set labels = array_append(labels, 'latest'), updated_at = now() \
          where project_id = $1 and name = $2 \

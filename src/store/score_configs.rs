@@ -157,3 +157,31 @@ pub async fn update(
     .fetch_optional(db)
     .await
 }
+
+/// The configs among `keys` (`(project_id, config_id)`) that exist, in one query (the
+/// ingest worker validates a whole batch of scores with it).
+#[tracing::instrument(skip_all, fields(keys = keys.len()))]
+pub async fn find_many(
+    db: impl PgExecutor<'_>,
+    keys: &[(&str, &str)],
+) -> Result<Vec<ScoreConfigRow>, sqlx::Error> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let projects: Vec<&str> = keys.iter().map(|k| k.0).collect();
+    let ids: Vec<&str> = keys.iter().map(|k| k.1).collect();
+    let columns = COLUMNS
+        .split(", ")
+        .map(|c| format!("c.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    sqlx::query_as::<_, ScoreConfigRow>(&format!(
+        "select {columns} from score_configs c \
+         join (select distinct project_id, id from unnest($1::text[], $2::text[]) \
+               as k(project_id, id)) k on c.project_id = k.project_id and c.id = k.id"
+    ))
+    .bind(&projects)
+    .bind(&ids)
+    .fetch_all(db)
+    .await
+}
