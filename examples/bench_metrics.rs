@@ -249,8 +249,9 @@ async fn run(base: String, auth: String, args: Args, db_url: Option<String>) -> 
         }
         lat.sort();
         println!(
-            "  {title:<48} p50 {:>7.1} ms  p99 {:>7.1} ms  first {:>7.1} ms  (series {}, truncated {})",
+            "  {title:<48} p50 {:>7.1} ms  p90 {:>7.1} ms  p99 {:>7.1} ms  first {:>7.1} ms  (series {}, truncated {})",
             pct(&lat, 0.5),
+            pct(&lat, 0.9),
             pct(&lat, 0.99),
             first.unwrap_or_default().as_secs_f64() * 1e3,
             meta["series_count"],
@@ -261,7 +262,9 @@ async fn run(base: String, auth: String, args: Args, db_url: Option<String>) -> 
         // Retention: the oldest hour of points (and its rollups), as the job deletes it.
         let pool = sqlx::PgPool::connect(url).await?;
         let t = Instant::now();
-        let cutoff = start + chrono::Duration::hours(1);
+        // The job floors its cutoff to the hour.
+        let cutoff =
+            xtrace::store::tsmetrics::bucket_start(start, 3600) + chrono::Duration::hours(1);
         let rows = xtrace::store::tsmetrics::delete_older_than(&pool, cutoff, 50_000).await?;
         let secs = t.elapsed().as_secs_f64();
         println!(

@@ -537,7 +537,13 @@ pub async fn query_series(
         ));
     }
     b.push(" as value from parts group by 1, 2 order by 1, 2");
-    let rows: Vec<(i32, DateTime<Utc>, f64)> = b.build_query_as().fetch_all(&mut *conn).await?;
+    // Not a prepared statement: a cached generic plan cannot see how many series the id
+    // arrays hold, and the right plan for 1 series is wrong for 1,000.
+    let rows: Vec<(i32, DateTime<Utc>, f64)> = b
+        .build_query_as()
+        .persistent(false)
+        .fetch_all(&mut *conn)
+        .await?;
 
     let mut out: Vec<SeriesResult> = groups
         .into_iter()
