@@ -8,6 +8,7 @@
 //! cargo run --release --example bench_metrics -- [--gpus 1000] [--hours 24]
 //!     [--interval 10] [--batch 2000] [--clients 4] [--runs 30]
 //! ```
+//! `--hours 0` only queries (over data a previous run left in `DATABASE_URL`).
 //! Starts xtrace itself on a throw-away managed PostgreSQL (or on `DATABASE_URL` when set).
 //! GPUs are labelled `{"node": "node-NNN", "gpu": "0".."7"}` (8 GPUs per node).
 
@@ -135,7 +136,9 @@ async fn run(base: String, auth: String, args: Args, db_url: Option<String>) -> 
     }
     let secs = started.elapsed().as_secs_f64();
     lat.sort();
-    println!(
+    // `--hours 0` writes nothing: queries only, over data already in DATABASE_URL.
+    if !lat.is_empty() {
+        println!(
         "write: {total} points in {secs:.1} s = {:.0} points/s ({:.1}x real time for {} GPUs at {} s); request p50 {:.1} ms, p99 {:.1} ms",
         total as f64 / secs,
         (args.hours as f64 * 3600.0) / secs,
@@ -144,6 +147,7 @@ async fn run(base: String, auth: String, args: Args, db_url: Option<String>) -> 
         pct(&lat, 0.5),
         pct(&lat, 0.99)
     );
+    }
 
     if let Some(url) = &db_url {
         // Autovacuum vacuums and analyzes these tables after 1% of new rows (migration
@@ -258,7 +262,7 @@ async fn run(base: String, auth: String, args: Args, db_url: Option<String>) -> 
             meta["truncated"]
         );
     }
-    if let Some(url) = &db_url {
+    if let Some(url) = db_url.as_ref().filter(|_| total > 0) {
         // Retention: the oldest hour of points (and its rollups), as the job deletes it.
         let pool = sqlx::PgPool::connect(url).await?;
         let t = Instant::now();

@@ -55,14 +55,32 @@ pub enum Pct {
 }
 
 impl Pct {
-    fn fraction(self) -> &'static str {
+    fn fraction(self) -> f64 {
         match self {
-            Pct::P50 => "0.5",
-            Pct::P90 => "0.9",
-            Pct::P95 => "0.95",
-            Pct::P99 => "0.99",
+            Pct::P50 => 0.5,
+            Pct::P90 => 0.9,
+            Pct::P95 => 0.95,
+            Pct::P99 => 0.99,
         }
     }
+}
+
+/// PostgreSQL's `percentile_cont(fraction)` of `values` (reordered in place): the value
+/// at rank `fraction * (n - 1)` of the sorted values, interpolated linearly between the
+/// two closest ranks. Linear time (selection, not a sort). `None` for no values.
+fn percentile_cont(values: &mut [f64], fraction: f64) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let pos = fraction * (values.len() - 1) as f64;
+    let lo = pos.floor() as usize;
+    let (_, &mut below, above) = values.select_nth_unstable_by(lo, f64::total_cmp);
+    let low = below;
+    if pos == lo as f64 || above.is_empty() {
+        return Some(low);
+    }
+    let high = above.iter().copied().fold(f64::INFINITY, f64::min);
+    Some(low + (high - low) * (pos - lo as f64))
 }
 
 impl Agg {
@@ -100,11 +118,6 @@ impl Agg {
             Agg::Percentile(Pct::P95) => "p95",
             Agg::Percentile(Pct::P99) => "p99",
         }
-    }
-
-    /// Whether the 1-minute rollup can answer it (percentiles need every raw value).
-    fn rollup_ok(self) -> bool {
-        !matches!(self, Agg::Percentile(_))
     }
 }
 
@@ -473,77 +486,22 @@ pub async fn query_series(
         q.to + Duration::microseconds(1)
     };
 
-    // 4. Aggregate over the pieces of the range: the coarsest rollup whose width divides
-    // the step for the middle, finer ones towards the ragged edges, raw points at the very
-    // edges. `series_id = any(ids)` next to the join lets the planner drive the primary-key
-    // index (series_id, time) instead of hash-joining the whole table to the id list.
-    let levels: Vec<Rollup> = if q.agg.rollup_ok() {
-        ROLLUPS
-            .into_iter()
-            .filter(|l| q.step_secs % l.secs == 0)
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let pieces = plan_pieces(q.from, end, &levels);
-    outcome.used_rollup = pieces.iter().any(|p| p.0.is_some());
-    let mut b = QueryBuilder::new("with sel as (select * from unnest(");
-    b.push_bind(&ids)
-        .push("::int8[], ")
-        .push_bind(&gidx)
-        .push("::int4[]) as s(id, g)), parts as (");
-    for (i, (level, lo, hi)) in pieces.iter().enumerate() {
-        if i > 0 {
-            b.push(" union all ");
-        }
-        match level {
-            Some(level) => b.push(format!(
-                "select s.g, r.bucket as ts, r.cnt, r.sum, r.min, r.max, r.last_ts,
-                        r.last_value, null::float8 as value
-                 from {} r join sel s on s.id = r.series_id
-                 where r.series_id = any(",
-                level.table
-            )),
-            None => b.push(
-                "select s.g, p.ts, 1::int8 as cnt, p.value as sum, p.value as min, p.value as max,
-                        p.ts as last_ts, p.value as last_value, p.value as value
-                 from metric_points p join sel s on s.id = p.series_id
-                 where p.series_id = any(",
-            ),
-        };
-        let col = if level.is_some() { "r.bucket" } else { "p.ts" };
-        b.push_bind(&ids)
-            .push(format!(") and {col} >= "))
-            .push_bind(*lo)
-            .push(format!(" and {col} < "))
-            .push_bind(*hi);
-    }
-    b.push(") select g, date_bin(make_interval(secs => ")
-        .push_bind(q.step_secs as f64)
-        .push("), ts, timestamptz '1970-01-01 00:00:00+00') as bucket, ");
-    b.push(match q.agg {
-        Agg::Avg => "(sum(sum) / sum(cnt)::float8)::float8",
-        Agg::Max => "max(max)::float8",
-        Agg::Min => "min(min)::float8",
-        Agg::Sum => "sum(sum)::float8",
-        Agg::Count => "sum(cnt)::float8",
-        Agg::Last => "(array_agg(last_value order by last_ts desc))[1]::float8",
-        Agg::Percentile(_) => "",
-    });
-    if let Agg::Percentile(p) = q.agg {
-        b.push(format!(
-            "(percentile_cont({}) within group (order by value))::float8",
-            p.fraction()
-        ));
-    }
-    b.push(" as value from parts group by 1, 2 order by 1, 2");
-    // Not a prepared statement: a cached generic plan cannot see how many series the id
-    // arrays hold, and the right plan for 1 series is wrong for 1,000.
-    let rows: Vec<(i32, DateTime<Utc>, f64)> = b
-        .build_query_as()
-        .persistent(false)
-        .fetch_all(&mut *conn)
+    // 4. Aggregate, in one transaction for its settings: no JIT (compiling costs more
+    // than these queries run) and room to hash a day of many series in memory.
+    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+    sqlx::query("set local jit = off").execute(&mut *tx).await?;
+    sqlx::query("set local work_mem = '64MB'")
+        .execute(&mut *tx)
         .await?;
+    let rows = match q.agg {
+        Agg::Percentile(p) => percentiles(&mut tx, &ids, &gidx, q, end, p).await?,
+        _ => {
+            let (rows, used_rollup) = aggregates(&mut tx, &ids, &gidx, q, end).await?;
+            outcome.used_rollup = used_rollup;
+            rows
+        }
+    };
+    tx.commit().await?;
 
     let mut out: Vec<SeriesResult> = groups
         .into_iter()
@@ -562,6 +520,125 @@ pub async fn query_series(
     out.retain(|s| !s.values.is_empty());
     outcome.series = out;
     Ok(outcome)
+}
+
+/// Non-percentile aggregations over `[q.from, end)`: the coarsest rollup whose width
+/// divides the step for the middle of the range, finer ones towards the ragged edges, raw
+/// points at the very edges. `series_id = any(ids)` next to the join lets the planner drive
+/// the primary-key index (series_id, time) instead of hash-joining whole tables to the
+/// id list. Returns `(group, bucket, value)` rows in order, and whether a rollup served.
+async fn aggregates(
+    conn: &mut PgConnection,
+    ids: &[i64],
+    gidx: &[i32],
+    q: &SeriesQuery,
+    end: DateTime<Utc>,
+) -> sqlx::Result<(Vec<(i32, DateTime<Utc>, f64)>, bool)> {
+    let levels: Vec<Rollup> = ROLLUPS
+        .into_iter()
+        .filter(|l| q.step_secs % l.secs == 0)
+        .collect();
+    let pieces = plan_pieces(q.from, end, &levels);
+    let used_rollup = pieces.iter().any(|p| p.0.is_some());
+    let mut b = QueryBuilder::new("with sel as (select * from unnest(");
+    b.push_bind(ids)
+        .push("::int8[], ")
+        .push_bind(gidx)
+        .push("::int4[]) as s(id, g)), parts as (");
+    for (i, (level, lo, hi)) in pieces.iter().enumerate() {
+        if i > 0 {
+            b.push(" union all ");
+        }
+        match level {
+            Some(level) => b.push(format!(
+                "select s.g, r.bucket as ts, r.cnt, r.sum, r.min, r.max, r.last_ts, r.last_value
+                 from {} r join sel s on s.id = r.series_id
+                 where r.series_id = any(",
+                level.table
+            )),
+            None => b.push(
+                "select s.g, p.ts, 1::int8 as cnt, p.value as sum, p.value as min, p.value as max,
+                        p.ts as last_ts, p.value as last_value
+                 from metric_points p join sel s on s.id = p.series_id
+                 where p.series_id = any(",
+            ),
+        };
+        let col = if level.is_some() { "r.bucket" } else { "p.ts" };
+        b.push_bind(ids)
+            .push(format!(") and {col} >= "))
+            .push_bind(*lo)
+            .push(format!(" and {col} < "))
+            .push_bind(*hi);
+    }
+    b.push(") select g, date_bin(make_interval(secs => ")
+        .push_bind(q.step_secs as f64)
+        .push("), ts, timestamptz '1970-01-01 00:00:00+00') as bucket, ");
+    b.push(match q.agg {
+        Agg::Avg => "(sum(sum) / sum(cnt)::float8)::float8",
+        Agg::Max => "max(max)::float8",
+        Agg::Min => "min(min)::float8",
+        Agg::Sum => "sum(sum)::float8",
+        Agg::Count => "sum(cnt)::float8",
+        Agg::Last | Agg::Percentile(_) => {
+            "(array_agg(last_value order by last_ts desc))[1]::float8"
+        }
+    });
+    b.push(" as value from parts group by 1, 2 order by 1, 2");
+    // Not a prepared statement: a cached generic plan cannot see how many series the id
+    // arrays hold, and the right plan for 1 series is wrong for 1,000.
+    let rows = b
+        .build_query_as()
+        .persistent(false)
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok((rows, used_rollup))
+}
+
+/// Percentiles over `[q.from, end)`: every raw value is needed. The database groups each
+/// series' values per bucket (an index-only scan of the primary key, no join, no sort);
+/// the groups are merged and the percentile selected here, in linear time.
+async fn percentiles(
+    conn: &mut PgConnection,
+    ids: &[i64],
+    gidx: &[i32],
+    q: &SeriesQuery,
+    end: DateTime<Utc>,
+    pct: Pct,
+) -> sqlx::Result<Vec<(i32, DateTime<Utc>, f64)>> {
+    let rows: Vec<(i64, DateTime<Utc>, Vec<f64>)> = sqlx::query_as(
+        "select series_id, date_bin(make_interval(secs => $2), ts,
+                                    timestamptz '1970-01-01 00:00:00+00'),
+                array_agg(value)
+         from metric_points
+         where series_id = any($1) and ts >= $3 and ts < $4
+         group by 1, 2",
+    )
+    .bind(ids)
+    .bind(q.step_secs as f64)
+    .bind(q.from)
+    .bind(end)
+    .persistent(false)
+    .fetch_all(&mut *conn)
+    .await?;
+    let group_of: HashMap<i64, i32> = ids.iter().copied().zip(gidx.iter().copied()).collect();
+    let mut buckets: BTreeMap<(i32, DateTime<Utc>), Vec<f64>> = BTreeMap::new();
+    for (id, bucket, values) in rows {
+        let Some(&g) = group_of.get(&id) else {
+            continue;
+        };
+        let all = buckets.entry((g, bucket)).or_default();
+        if all.is_empty() {
+            *all = values;
+        } else {
+            all.extend(values);
+        }
+    }
+    Ok(buckets
+        .into_iter()
+        .filter_map(|((g, bucket), mut values)| {
+            percentile_cont(&mut values, pct.fraction()).map(|v| (g, bucket, v))
+        })
+        .collect())
 }
 
 /// Splits the half-open range `[from, end)` into pieces read from the coarsest level
@@ -779,6 +856,19 @@ mod tests {
             .len(),
             1
         );
+    }
+
+    #[test]
+    fn percentile_cont_interpolates_between_the_closest_ranks() {
+        // Sorted: 1 2 3 4 10. p50 -> rank 2 -> 3; p90 -> rank 3.6 -> 4 + 0.6 * 6.
+        let mut v = vec![10.0, 3.0, 1.0, 4.0, 2.0];
+        assert_eq!(percentile_cont(&mut v, 0.5), Some(3.0));
+        let p90 = percentile_cont(&mut v, 0.9).unwrap();
+        assert!((p90 - 7.6).abs() < 1e-12, "{p90}");
+        assert_eq!(percentile_cont(&mut [5.0], 0.99), Some(5.0));
+        assert_eq!(percentile_cont(&mut [], 0.5), None);
+        let mut two = [2.0, -2.0];
+        assert_eq!(percentile_cont(&mut two, 0.5), Some(0.0));
     }
 
     #[test]
