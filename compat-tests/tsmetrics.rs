@@ -311,6 +311,79 @@ async fn hours_of_points_from_several_series_agree_at_every_level_and_group() {
 }
 
 #[tokio::test]
+async fn series_far_apart_in_id_group_like_neighbours() {
+    // Series ids 1,000,000 apart (created long after each other) take the join path that
+    // maps series to groups; neighbours take the dense map. Both must agree with the data.
+    let app = spawn_app_with(&[NO_RATE_LIMIT]).await;
+    let auth = app.basic_auth();
+    let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
+    let mut sent: Vec<(&str, &str, DateTime<Utc>, f64)> = Vec::new();
+    for (round, series) in [[("n1", "0"), ("n2", "0")], [("n1", "1"), ("n2", "1")]]
+        .iter()
+        .enumerate()
+    {
+        if round == 1 {
+            sqlx::query("select setval('metric_series_id_seq', 1000000)")
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        let mut body = Vec::new();
+        for (k, (node, gpu)) in series.iter().enumerate() {
+            for i in 0..30i64 {
+                let t = base() + Duration::seconds(i * 41 + k as i64 * 3 + round as i64);
+                let v = ((i * 17 + k as i64 * 5 + round as i64 * 7) % 23) as f64;
+                sent.push((node, gpu, t, v));
+                body.push(json!({"name": "far", "labels": {"node": node, "gpu": gpu},
+                                 "value": v, "timestamp": iso(t)}));
+            }
+        }
+        let (status, res) = write(&app, &auth, json!(body)).await;
+        assert_eq!(status, 200, "{res}");
+    }
+    let ids: Vec<i64> = sqlx::query_scalar("select id from metric_series order by id")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert!(ids[ids.len() - 1] - ids[0] > 1_000_000, "{ids:?}");
+    let (from, to) = (
+        base() + Duration::seconds(50),
+        base() + Duration::seconds(1100),
+    );
+    for step in ["1m", "5m"] {
+        let step_secs = if step == "1m" { 60 } else { 300 };
+        for agg in ["avg", "max", "min", "sum", "count", "last"] {
+            let ctx = format!("step={step} agg={agg}");
+            let (status, res) = query(
+                &app,
+                &auth,
+                &[
+                    ("name", "far".into()),
+                    ("from", iso(from)),
+                    ("to", iso(to)),
+                    ("step", step.into()),
+                    ("agg", agg.into()),
+                    ("group_by", "node".into()),
+                ],
+            )
+            .await;
+            assert_eq!(status, 200, "{ctx}: {res}");
+            assert_eq!(res["meta"]["series_count"], 2, "{ctx}");
+            for (i, node) in ["n1", "n2"].iter().enumerate() {
+                let pts: Vec<(DateTime<Utc>, f64)> = sent
+                    .iter()
+                    .filter(|p| p.0 == *node)
+                    .map(|p| (p.2, p.3))
+                    .collect();
+                assert_eq!(res["data"][i]["labels"], json!({"node": node}), "{ctx}");
+                let want = expected(&pts, from, to, step_secs, agg);
+                assert_close(&values_of(&res["data"][i]), &want, &format!("{ctx} {node}"));
+            }
+        }
+    }
+}
+
+#[tokio::test]
 async fn the_retention_job_deletes_points_and_rollups_past_the_horizon() {
     let app = spawn_app_with(&[
         NO_RATE_LIMIT,

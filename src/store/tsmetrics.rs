@@ -522,6 +522,9 @@ pub async fn query_series(
     Ok(outcome)
 }
 
+/// Largest id span mapped to groups through a dense array (256 KiB of int4).
+const DENSE_GROUP_MAP: i64 = 65_536;
+
 /// Non-percentile aggregations over `[q.from, end)`: the coarsest rollup whose width
 /// divides the step for the middle of the range, finer ones towards the ragged edges, raw
 /// points at the very edges. `series_id = any(ids)` next to the join lets the planner drive
@@ -540,6 +543,20 @@ async fn aggregates(
         .collect();
     let pieces = plan_pieces(q.from, end, &levels);
     let used_rollup = pieces.iter().any(|p| p.0.is_some());
+    // Series -> group: when the ids are close together (the usual case: a metric's series
+    // are created together), a dense array indexed by id offset, looked up per row; else a
+    // join with the (id, group) list.
+    let (min_id, max_id) = (
+        ids.iter().copied().min().unwrap_or(0),
+        ids.iter().copied().max().unwrap_or(0),
+    );
+    let dense: Option<Vec<i32>> = (max_id - min_id < DENSE_GROUP_MAP).then(|| {
+        let mut map = vec![-1; (max_id - min_id + 1) as usize];
+        for (id, g) in ids.iter().zip(gidx) {
+            map[(id - min_id) as usize] = *g;
+        }
+        map
+    });
     let mut b = QueryBuilder::new("with sel as (select * from unnest(");
     b.push_bind(ids)
         .push("::int8[], ")
@@ -549,22 +566,33 @@ async fn aggregates(
         if i > 0 {
             b.push(" union all ");
         }
-        match level {
-            Some(level) => b.push(format!(
-                "select s.g, r.bucket as ts, r.cnt, r.sum, r.min, r.max, r.last_ts, r.last_value
-                 from {} r join sel s on s.id = r.series_id
-                 where r.series_id = any(",
-                level.table
-            )),
-            None => b.push(
-                "select s.g, p.ts, 1::int8 as cnt, p.value as sum, p.value as min, p.value as max,
-                        p.ts as last_ts, p.value as last_value
-                 from metric_points p join sel s on s.id = p.series_id
-                 where p.series_id = any(",
-            ),
+        b.push("select ");
+        match &dense {
+            Some(map) => b
+                .push("(")
+                .push_bind(map.clone())
+                .push("::int4[])[t.series_id - ")
+                .push_bind(min_id - 1)
+                .push("] as g, "),
+            None => b.push("s.g, "),
         };
-        let col = if level.is_some() { "r.bucket" } else { "p.ts" };
-        b.push_bind(ids)
+        b.push(match level {
+            Some(_) => "t.bucket as ts, t.cnt, t.sum, t.min, t.max, t.last_ts, t.last_value",
+            None => {
+                "t.ts, 1::int8 as cnt, t.value as sum, t.value as min, t.value as max,
+                 t.ts as last_ts, t.value as last_value"
+            }
+        });
+        b.push(format!(
+            " from {} t",
+            level.map_or("metric_points", |l| l.table)
+        ));
+        if dense.is_none() {
+            b.push(" join sel s on s.id = t.series_id");
+        }
+        let col = if level.is_some() { "t.bucket" } else { "t.ts" };
+        b.push(" where t.series_id = any(")
+            .push_bind(ids)
             .push(format!(") and {col} >= "))
             .push_bind(*lo)
             .push(format!(" and {col} < "))
