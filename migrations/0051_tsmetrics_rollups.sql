@@ -18,18 +18,8 @@
 alter table metric_rollup_1m rename column minute to bucket;
 alter index metric_rollup_1m_minute_brin rename to metric_rollup_1m_bucket_brin;
 
-create table metric_rollup_5m (
-    series_id   bigint not null,
-    bucket      timestamptz not null,
-    cnt         bigint not null,
-    sum         double precision not null,
-    min         double precision not null,
-    max         double precision not null,
-    last_ts     timestamptz not null,
-    last_value  double precision not null,
-    primary key (series_id, bucket)
-);
-create index metric_rollup_5m_bucket_brin on metric_rollup_5m using brin (bucket);
+-- The coarser levels have the 1-minute rollup's columns, primary key and BRIN index.
+create table metric_rollup_5m (like metric_rollup_1m including all);
 insert into metric_rollup_5m (series_id, bucket, cnt, sum, min, max, last_ts, last_value)
 select series_id, date_bin('5 minutes', bucket, timestamptz '1970-01-01 00:00:00+00'),
        sum(cnt), sum(sum), min(min), max(max), max(last_ts),
@@ -37,18 +27,7 @@ select series_id, date_bin('5 minutes', bucket, timestamptz '1970-01-01 00:00:00
 from metric_rollup_1m
 group by 1, 2;
 
-create table metric_rollup_1h (
-    series_id   bigint not null,
-    bucket      timestamptz not null,
-    cnt         bigint not null,
-    sum         double precision not null,
-    min         double precision not null,
-    max         double precision not null,
-    last_ts     timestamptz not null,
-    last_value  double precision not null,
-    primary key (series_id, bucket)
-);
-create index metric_rollup_1h_bucket_brin on metric_rollup_1h using brin (bucket);
+create table metric_rollup_1h (like metric_rollup_1m including all);
 insert into metric_rollup_1h (series_id, bucket, cnt, sum, min, max, last_ts, last_value)
 select series_id, date_bin('1 hour', bucket, timestamptz '1970-01-01 00:00:00+00'),
        sum(cnt), sum(sum), min(min), max(max), max(last_ts),

@@ -8,7 +8,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::api::dataset_items::DatasetItem;
-use crate::api::prompts::path_segment;
+use crate::api::params::path_segment;
 use crate::api::{ErrorBody, MetaResponse};
 use crate::auth::ProjectAuth;
 use crate::domain::time;

@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 use utoipa::ToSchema;
 
-use crate::api::prompts::path_segment;
+use crate::api::params::path_segment;
 use crate::api::{ErrorBody, MessageResponse};
 use crate::auth::ProjectAuth;
 use crate::domain::time;

@@ -46,13 +46,38 @@ impl FromRequest for PathParam {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let raw = req.match_info().iter().last().map(|(_, v)| v).unwrap_or("");
-        ready(
-            crate::api::prompts::percent_decode(raw)
-                .map(PathParam)
-                .ok_or_else(|| ApiError::InvalidRequest("Invalid path parameter".into())),
-        )
+        let name = req.match_info().iter().last().map_or("", |(name, _)| name);
+        ready(path_segment(req, name).map(PathParam))
     }
+}
+
+/// The percent-decoded value of path segment `name`. actix leaves `%2F`, `%25` and `%2B`
+/// encoded in the matched path (so a segment never spans a `/`); this decodes them, so a
+/// prompt named `folder/name` sent as `folder%2Fname` arrives as itself.
+pub fn path_segment(req: &HttpRequest, name: &str) -> Result<String, ApiError> {
+    let raw = req.match_info().get(name).unwrap_or("");
+    percent_decode(raw)
+        .ok_or_else(|| ApiError::InvalidRequest(format!("Invalid path parameter: {name}")))
+}
+
+/// Decodes `%XX` escapes; `None` when the result is not UTF-8.
+pub fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push(h * 16 + l);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8(out).ok()
 }
 
 /// The raw query string as ordered key/value pairs (repeated keys kept).
@@ -326,6 +351,15 @@ pub fn parse_datetime(raw: &str) -> Option<DateTime<Utc>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn percent_decoding_handles_slashes_and_stray_percent() {
+        assert_eq!(percent_decode("a%2Fb").as_deref(), Some("a/b"));
+        assert_eq!(percent_decode("100%25").as_deref(), Some("100%"));
+        assert_eq!(percent_decode("50%").as_deref(), Some("50%"));
+        assert_eq!(percent_decode("%C3%A9t%C3%A9").as_deref(), Some("été"));
+        assert_eq!(percent_decode("%FF"), None);
+    }
 
     fn q(pairs: &[(&str, &str)]) -> QueryParams {
         QueryParams::from_pairs(

@@ -8,41 +8,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 
+use crate::api::params::path_segment;
 use crate::api::{ErrorBody, MetaResponse};
 use crate::auth::ProjectAuth;
 use crate::domain::time;
 use crate::error::{ApiError, ValidationIssue};
 use crate::startup::AppState;
 use crate::store::prompts::{self as store, PromptGroup, PromptRow, Selector, LATEST_LABEL};
-
-/// The percent-decoded value of path segment `name`. actix leaves `%2F`, `%25` and `%2B`
-/// encoded in the matched path (so a segment never spans a `/`); this decodes them, so a
-/// prompt named `folder/name` sent as `folder%2Fname` arrives as itself.
-pub(crate) fn path_segment(req: &HttpRequest, name: &str) -> Result<String, ApiError> {
-    let raw = req.match_info().get(name).unwrap_or("");
-    percent_decode(raw)
-        .ok_or_else(|| ApiError::InvalidRequest(format!("Invalid path parameter: {name}")))
-}
-
-/// Decodes `%XX` escapes; `None` when the result is not UTF-8.
-pub(crate) fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push(h * 16 + l);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8(out).ok()
-}
 
 /// Langfuse `Prompt` (text or chat), as returned by create, get and label updates.
 #[derive(Debug, Serialize, ToSchema)]
@@ -683,15 +655,6 @@ pub async fn delete_prompt(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn percent_decoding_handles_slashes_and_stray_percent() {
-        assert_eq!(percent_decode("a%2Fb").as_deref(), Some("a/b"));
-        assert_eq!(percent_decode("100%25").as_deref(), Some("100%"));
-        assert_eq!(percent_decode("50%").as_deref(), Some("50%"));
-        assert_eq!(percent_decode("%C3%A9t%C3%A9").as_deref(), Some("été"));
-        assert_eq!(percent_decode("%FF"), None);
-    }
 
     #[test]
     fn variables_are_found_with_spaces() {

@@ -557,11 +557,15 @@ async fn aggregates(
         }
         map
     });
-    let mut b = QueryBuilder::new("with sel as (select * from unnest(");
-    b.push_bind(ids)
-        .push("::int8[], ")
-        .push_bind(gidx)
-        .push("::int4[]) as s(id, g)), parts as (");
+    let mut b = QueryBuilder::new("with ");
+    if dense.is_none() {
+        b.push("sel as (select * from unnest(")
+            .push_bind(ids)
+            .push("::int8[], ")
+            .push_bind(gidx)
+            .push("::int4[]) as s(id, g)), ");
+    }
+    b.push("parts as (");
     for (i, (level, lo, hi)) in pieces.iter().enumerate() {
         if i > 0 {
             b.push(" union all ");
@@ -570,7 +574,7 @@ async fn aggregates(
         match &dense {
             Some(map) => b
                 .push("(")
-                .push_bind(map.clone())
+                .push_bind(map.as_slice())
                 .push("::int4[])[t.series_id - ")
                 .push_bind(min_id - 1)
                 .push("] as g, "),
