@@ -164,8 +164,6 @@ pub struct QueryOutcome {
     pub series_truncated: bool,
     /// Some series had data beyond the first `max_points` buckets.
     pub points_truncated: bool,
-    /// Whether a rollup served (part of) the query.
-    pub used_rollup: bool,
 }
 
 type SeriesKey<'a> = (&'a str, &'a str, String);
@@ -495,11 +493,7 @@ pub async fn query_series(
         .await?;
     let rows = match q.agg {
         Agg::Percentile(p) => percentiles(&mut tx, &ids, &gidx, q, end, p).await?,
-        _ => {
-            let (rows, used_rollup) = aggregates(&mut tx, &ids, &gidx, q, end).await?;
-            outcome.used_rollup = used_rollup;
-            rows
-        }
+        _ => aggregates(&mut tx, &ids, &gidx, q, end).await?,
     };
     tx.commit().await?;
 
@@ -529,20 +523,19 @@ const DENSE_GROUP_MAP: i64 = 65_536;
 /// divides the step for the middle of the range, finer ones towards the ragged edges, raw
 /// points at the very edges. `series_id = any(ids)` next to the join lets the planner drive
 /// the primary-key index (series_id, time) instead of hash-joining whole tables to the
-/// id list. Returns `(group, bucket, value)` rows in order, and whether a rollup served.
+/// id list. Returns `(group, bucket, value)` rows in order.
 async fn aggregates(
     conn: &mut PgConnection,
     ids: &[i64],
     gidx: &[i32],
     q: &SeriesQuery,
     end: DateTime<Utc>,
-) -> sqlx::Result<(Vec<(i32, DateTime<Utc>, f64)>, bool)> {
+) -> sqlx::Result<Vec<(i32, DateTime<Utc>, f64)>> {
     let levels: Vec<Rollup> = ROLLUPS
         .into_iter()
         .filter(|l| q.step_secs % l.secs == 0)
         .collect();
     let pieces = plan_pieces(q.from, end, &levels);
-    let used_rollup = pieces.iter().any(|p| p.0.is_some());
     // Series -> group: when the ids are close together (the usual case: a metric's series
     // are created together), a dense array indexed by id offset, looked up per row; else a
     // join with the (id, group) list.
@@ -618,12 +611,10 @@ async fn aggregates(
     b.push(" as value from parts group by 1, 2 order by 1, 2");
     // Not a prepared statement: a cached generic plan cannot see how many series the id
     // arrays hold, and the right plan for 1 series is wrong for 1,000.
-    let rows = b
-        .build_query_as()
+    b.build_query_as()
         .persistent(false)
         .fetch_all(&mut *conn)
-        .await?;
-    Ok((rows, used_rollup))
+        .await
 }
 
 /// Percentiles over `[q.from, end)`: every raw value is needed. The database groups each
