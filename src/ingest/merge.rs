@@ -36,7 +36,7 @@ pub fn sort_events(events: &mut [LoggedEvent]) {
 }
 
 /// JavaScript truthiness (empty string, 0, false and null are "not provided").
-fn truthy(v: &Value) -> bool {
+pub(crate) fn truthy(v: &Value) -> bool {
     match v {
         Value::Null => false,
         Value::Bool(b) => *b,

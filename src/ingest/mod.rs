@@ -9,6 +9,7 @@
 //! - `worker`: the queue, group commit, poison isolation.
 
 pub mod event;
+pub mod fold;
 pub mod merge;
 pub mod score_config;
 pub mod worker;
