@@ -721,6 +721,7 @@ async fn another_projects_key_cannot_touch_these_rows() {
 async fn a_full_queue_answers_503_with_retry_after() {
     let app = spawn_app_with(&[
         ("XTRACE_INGEST_QUEUE", "1"),
+        ("XTRACE_INGEST_WORKERS", "1"),
         ("XTRACE_INGEST_MAX_BATCH", "1"),
         ("XTRACE_INGEST_MAX_DELAY_MS", "0"),
     ])

@@ -746,6 +746,7 @@ async fn an_export_over_the_body_limit_is_413() {
 async fn a_full_queue_answers_503_with_retry_after() {
     let app = spawn_app_with(&[
         ("XTRACE_INGEST_QUEUE", "1"),
+        ("XTRACE_INGEST_WORKERS", "1"),
         ("XTRACE_INGEST_MAX_BATCH", "1"),
         ("XTRACE_INGEST_MAX_DELAY_MS", "0"),
     ])

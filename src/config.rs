@@ -83,6 +83,12 @@ pub struct Config {
     pub ingest_max_delay: Duration,
     /// `XTRACE_INGEST_QUEUE` (default 10000): queued ingest requests before answering 503.
     pub ingest_queue: usize,
+    /// `XTRACE_INGEST_WORKERS` (default 4): ingest workers (entity shards), each with
+    /// its own transaction in flight.
+    pub ingest_workers: usize,
+    /// `XTRACE_INGEST_MAX_BYTES_IN_FLIGHT` (default 64 MiB): request body bytes (as read
+    /// and as decompressed) admitted on the write routes at once; more is a 503.
+    pub ingest_max_bytes_in_flight: usize,
     /// `DATABASE_MAX_CONNECTIONS` (default 16).
     pub db_max_connections: u32,
     /// `LOG_FORMAT` (`json` for JSON lines; anything else is human-readable).
@@ -265,6 +271,12 @@ impl Config {
                 10_000,
             )?),
             ingest_queue: positive("XTRACE_INGEST_QUEUE", 10_000, 1_000_000)? as usize,
+            ingest_workers: positive("XTRACE_INGEST_WORKERS", 4, 64)? as usize,
+            ingest_max_bytes_in_flight: positive(
+                "XTRACE_INGEST_MAX_BYTES_IN_FLIGHT",
+                64 * 1024 * 1024,
+                1 << 40,
+            )? as usize,
             db_max_connections: positive("DATABASE_MAX_CONNECTIONS", 16, 1000)? as u32,
             log_json,
             metrics_retention_days: number("XTRACE_METRICS_RETENTION_DAYS", 30, 36_500)? as u32,

@@ -73,6 +73,18 @@ pub enum ApiError {
     Internal(#[from] anyhow::Error),
 }
 
+impl From<crate::ingest::IngestError> for ApiError {
+    fn from(e: crate::ingest::IngestError) -> Self {
+        match e {
+            crate::ingest::IngestError::Overloaded => ApiError::Overloaded,
+            crate::ingest::IngestError::Unavailable => ApiError::Unavailable,
+            crate::ingest::IngestError::Internal => {
+                ApiError::Internal(anyhow::anyhow!("the ingest worker failed on this request"))
+            }
+        }
+    }
+}
+
 /// One problem with a request field, shaped like a zod issue.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ValidationIssue {

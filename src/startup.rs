@@ -171,6 +171,10 @@ impl Application {
                 max_batch: config.ingest_max_batch,
                 max_delay: config.ingest_max_delay,
                 queue: config.ingest_queue,
+                workers: config.ingest_workers,
+                max_bytes_in_flight: config
+                    .ingest_max_bytes_in_flight
+                    .max(config.max_body_bytes.saturating_mul(2)),
             },
         );
         crate::store::tsmetrics::spawn_retention(

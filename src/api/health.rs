@@ -30,6 +30,12 @@ async fn database_ok(state: &AppState) -> bool {
 }
 
 async fn langfuse_health(state: &AppState) -> HttpResponse {
+    if !state.ingest.healthy() {
+        return HttpResponse::ServiceUnavailable().json(HealthResponse {
+            status: "Ingest writer not running".into(),
+            version: VERSION.into(),
+        });
+    }
     if database_ok(state).await {
         HttpResponse::Ok().json(HealthResponse {
             status: "OK".into(),

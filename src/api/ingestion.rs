@@ -120,7 +120,7 @@ pub async fn ingestion_batch(
     } else {
         Access::ScoresOnly
     };
-    let answer = ingest::submit(&state, &auth.project_id, batch, access).await?;
+    let answer = ingest::submit(&state.ingest, &auth.project_id, batch, access).await?;
     Ok(HttpResponse::build(StatusCode::MULTI_STATUS).json(answer))
 }
 
@@ -244,7 +244,7 @@ async fn write_single(
     let event = validate_single(event_type, body, "").map_err(ApiError::InvalidRequestData)?;
     let event = event.expect("an id was ensured above, so the event is stored");
     let id = event.entity_id.clone();
-    if !ingest::write(state, project_id, vec![event]).await? {
+    if !ingest::write(&state.ingest, project_id, vec![event]).await? {
         return Err(ApiError::Internal(anyhow::anyhow!(
             "the database refused the {event_type} event"
         )));
@@ -519,7 +519,7 @@ pub async fn seed_batch(
 ) -> Result<HttpResponse, ApiError> {
     let body = object_body(body.into_inner())?;
     let events = seed_events(body).map_err(ApiError::InvalidRequestData)?;
-    if !ingest::write(&state, &auth.project_id, events).await? {
+    if !ingest::write(&state.ingest, &auth.project_id, events).await? {
         return Err(ApiError::Internal(anyhow::anyhow!(
             "the database refused the batch"
         )));

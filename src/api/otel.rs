@@ -41,6 +41,12 @@ pub enum OtelError {
     Api(#[from] ApiError),
 }
 
+impl From<crate::ingest::IngestError> for OtelError {
+    fn from(e: crate::ingest::IngestError) -> Self {
+        OtelError::Api(e.into())
+    }
+}
+
 impl ResponseError for OtelError {
     fn status_code(&self) -> StatusCode {
         match self {
@@ -129,7 +135,13 @@ pub async fn export_traces(
     let export = decode::decode(encoding, &body)?;
     let events = otel::export_to_events(&export, chrono::Utc::now());
     if !events.is_empty() {
-        let answer = ingest::submit(&state, &auth.project_id, events, Access::Full).await?;
+        let answer = ingest::submit(&state.ingest, &auth.project_id, events, Access::Full).await?;
+        // Exporters drop what they were told was exported: a refused write is a 5xx.
+        if answer.errors.iter().any(|e| e.status >= 500) {
+            return Err(OtelError::Api(ApiError::Internal(anyhow::anyhow!(
+                "the database refused the spans of this export"
+            ))));
+        }
         if !answer.errors.is_empty() {
             tracing::warn!(
                 rejected = answer.errors.len(),

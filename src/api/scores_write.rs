@@ -61,7 +61,7 @@ pub async fn create_score(
             .expect("now is representable"),
         body,
     };
-    if !ingest::write(&state, &auth.project_id, vec![event]).await? {
+    if !ingest::write(&state.ingest, &auth.project_id, vec![event]).await? {
         return Err(ApiError::Internal(anyhow::anyhow!(
             "the database refused the score"
         )));

@@ -89,7 +89,7 @@ pub async fn ingest_metrics_batch(
         };
         match state.ingest.write_metrics(req).await? {
             Ok(()) => {}
-            Err(WriteFailure::Rejected) => {
+            Err(WriteFailure::Rejected | WriteFailure::Internal) => {
                 return Err(ApiError::Internal(anyhow::anyhow!(
                     "the database refused the metrics batch"
                 )))

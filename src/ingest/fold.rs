@@ -284,6 +284,11 @@ impl Io {
         self.new
     }
 
+    /// Forgets the batch's winner (the row already holds the value).
+    pub fn forget_winner(&mut self) {
+        self.new = None;
+    }
+
     /// Whether the row has a value at all.
     pub fn is_set(&self) -> bool {
         self.k.is_some()
@@ -413,8 +418,8 @@ impl TraceState {
 
     /// The merged trace, without `input`/`output` (see [`Io::winner`]).
     pub fn render(&self, id: &str) -> MergedTrace {
-        let (timestamp, environment) = value(&self.first)
-            .unwrap_or_else(|| (DateTime::<Utc>::UNIX_EPOCH, "default".into()));
+        let (timestamp, environment) =
+            value(&self.first).unwrap_or_else(|| (DateTime::<Utc>::UNIX_EPOCH, "default".into()));
         MergedTrace {
             id: id.to_string(),
             timestamp,
@@ -506,12 +511,7 @@ impl ObservationState {
         set_nullable(&mut self.level, k, b, "level");
         set_nullable(&mut self.model, k, b, "model");
         set_present(&mut self.status_message, k, b, "statusMessage");
-        set_present(
-            &mut self.parent_observation_id,
-            k,
-            b,
-            "parentObservationId",
-        );
+        set_present(&mut self.parent_observation_id, k, b, "parentObservationId");
         set_present(&mut self.version, k, b, "version");
         if let Some(t) = body_time(b, "endTime") {
             lww(&mut self.end_time, k, t);
@@ -712,7 +712,7 @@ mod tests {
         maybe(r, &mut b, "timestamp", v);
         for f in ["name", "userId", "sessionId", "release", "version"] {
             let v = json!(*r.pick(&["a", "b"]));
-        maybe(r, &mut b, f, v);
+            maybe(r, &mut b, f, v);
         }
         let v = json!(*r.pick(&["prod", "dev"]));
         maybe(r, &mut b, "environment", v);
@@ -726,7 +726,12 @@ mod tests {
         maybe(r, &mut b, "output", v);
         let v = random_meta(r, 0);
         maybe(r, &mut b, "metadata", v);
-        (format!("ev-{}", i % 5), EventType::TraceCreate, ts, Value::Object(b))
+        (
+            format!("ev-{}", i % 5),
+            EventType::TraceCreate,
+            ts,
+            Value::Object(b),
+        )
     }
 
     type Ev = (String, EventType, DateTime<Utc>, Value);

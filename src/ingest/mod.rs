@@ -4,9 +4,16 @@
 //! acknowledges each request after commit.
 //!
 //! - `event`: envelope and body validation (per event, as Langfuse answers it).
-//! - `merge`: folding an entity's events into its row (COMPAT-NOTES §4.5).
-//! - `score_config`: checking scores against their score config (§4.6).
-//! - `worker`: the queue, group commit, poison isolation.
+//! - `merge`: the merge rules as an ordered fold over an entity's events (the reference;
+//!   scores are folded with it from their log).
+//! - `fold`: the same rules as per-field registers kept with each trace and observation
+//!   row, so events apply incrementally in any arrival order.
+//! - `score_config`: checking scores against their score config (Langfuse's
+//!   `validateAndInflateScore`).
+//! - `worker`: the sharded queues, group commit, fault classification, poison isolation.
+//!
+//! This module knows nothing of HTTP: callers hand it an [`IngestHandle`] and map
+//! [`IngestError`] to their answers.
 
 pub mod event;
 pub mod fold;
@@ -18,10 +25,21 @@ use serde::Serialize;
 use serde_json::Value;
 
 pub use event::{Rejection, ValidEvent, Validated};
-pub use worker::{IngestHandle, MetricsWrite, WriteFailure, WriteRequest};
+pub use worker::{Admission, IngestHandle, MetricsWrite, WriteFailure, WriteRequest};
 
-use crate::error::ApiError;
-use crate::startup::AppState;
+/// Why a whole request was not written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum IngestError {
+    /// The queues or the byte budget are full: retry after a moment.
+    #[error("the ingest queue is full")]
+    Overloaded,
+    /// The database is unreachable (or the workers stopped): retry later.
+    #[error("the database is unavailable")]
+    Unavailable,
+    /// The worker failed on the batch holding this request; nothing was committed.
+    #[error("the ingest worker failed on this request")]
+    Internal,
+}
 
 /// What the caller may write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,11 +122,11 @@ impl IngestionError {
 /// the valid ones as one unit and returns after they are committed. Whole-request failures
 /// (queue full, database down) are errors; per-event problems are entries in the answer.
 pub async fn submit(
-    state: &AppState,
+    ingest: &IngestHandle,
     project_id: &str,
     mut events: Vec<Value>,
     access: Access,
-) -> Result<IngestionResponse, ApiError> {
+) -> Result<IngestionResponse, IngestError> {
     enum Outcome {
         Stored(String),
         Accepted(String),
@@ -128,7 +146,8 @@ pub async fn submit(
             Err(r) => Outcome::Rejected(r),
         });
     }
-    let stored_ok = write(state, project_id, to_store).await?;
+    drop(events); // the valid events own their bodies now
+    let stored_ok = write(ingest, project_id, to_store).await?;
     let mut resp = IngestionResponse::default();
     for o in outcomes {
         match o {
@@ -145,10 +164,10 @@ pub async fn submit(
 /// Queues already validated events as one request and waits for the commit.
 /// `Ok(false)`: the database refused this request (its events were not stored).
 pub async fn write(
-    state: &AppState,
+    ingest: &IngestHandle,
     project_id: &str,
     events: Vec<ValidEvent>,
-) -> Result<bool, ApiError> {
+) -> Result<bool, IngestError> {
     if events.is_empty() {
         return Ok(true);
     }
@@ -156,9 +175,10 @@ pub async fn write(
         project_id: project_id.to_string(),
         events,
     };
-    match state.ingest.write(req).await? {
+    match ingest.write(req).await? {
         Ok(()) => Ok(true),
         Err(WriteFailure::Rejected) => Ok(false),
-        Err(WriteFailure::Unavailable) => Err(ApiError::Unavailable),
+        Err(WriteFailure::Unavailable) => Err(IngestError::Unavailable),
+        Err(WriteFailure::Internal) => Err(IngestError::Internal),
     }
 }

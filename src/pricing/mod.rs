@@ -47,6 +47,9 @@ pub struct UsageInput<'a> {
     pub model_parameters: Option<&'a Value>,
     /// Metadata (pricing-tier attribute conditions).
     pub metadata: Option<&'a Value>,
+    /// Token counts of input and output already known (cached by the caller); when set,
+    /// they are used instead of tokenizing `input`/`output`.
+    pub token_counts: Option<(Option<u64>, Option<u64>)>,
 }
 
 /// The derived usage and cost of one observation.
@@ -174,6 +177,25 @@ impl Pricing {
         Ok(self.catalog().await?.find(project_id, model))
     }
 
+    /// The tokenizer [`Pricing::derive`] would count `input`/`output` with (None: it
+    /// would not tokenize: no matched model with a tokenizer, usage or cost provided, or
+    /// level ERROR).
+    pub async fn tokenizer_for(
+        &self,
+        project_id: &str,
+        input: &UsageInput<'_>,
+    ) -> anyhow::Result<Option<tokenize::TokenizerSpec>> {
+        let provided = normalise::provided(input.usage, input.usage_details, input.cost_details);
+        if !provided.usage.is_empty() || !provided.cost.is_empty() || input.level_is_error {
+            return Ok(None);
+        }
+        let model = match input.model.filter(|m| !m.is_empty()) {
+            Some(name) => self.find_model(project_id, name).await?,
+            None => None,
+        };
+        Ok(model.and_then(|m| m.tokenizer.clone()))
+    }
+
     /// Derives usage and cost for one observation of `project_id`.
     pub async fn derive(
         &self,
@@ -191,9 +213,10 @@ impl Pricing {
             && provided.cost.is_empty()
             && !input.level_is_error;
         let usage_details = match (&model, tokenize) {
-            (Some(m), true) => match &m.tokenizer {
-                Some(spec) => tokenized_usage(spec, input.input, input.output).await,
-                None => Amounts::new(),
+            (Some(m), true) => match (&m.tokenizer, input.token_counts) {
+                (Some(_), Some((i, o))) => usage_from_counts(i, o),
+                (Some(spec), None) => tokenized_usage(spec, input.input, input.output).await,
+                (None, _) => Amounts::new(),
             },
             _ => normalise::with_total(provided.usage.clone()),
         };
@@ -240,13 +263,17 @@ async fn tokenized_usage(
         )
     })
     .await;
-    let (input, output) = match counts {
-        Ok(c) => c,
+    match counts {
+        Ok((input, output)) => usage_from_counts(input, output),
         Err(e) => {
             tracing::error!(error = %e, "tokenization failed; continuing without token counts");
-            return Amounts::new();
+            Amounts::new()
         }
-    };
+    }
+}
+
+/// `{input, output, total}` from token counts; `total` only when a side is non-zero.
+fn usage_from_counts(input: Option<u64>, output: Option<u64>) -> Amounts {
     let mut usage = Amounts::new();
     if let Some(n) = input {
         usage.insert("input".into(), n as f64);

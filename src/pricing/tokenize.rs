@@ -35,6 +35,22 @@ pub enum TokenizerSpec {
 }
 
 impl TokenizerSpec {
+    /// A stable identity of the settings (cached token counts name the tokenizer).
+    pub fn id(&self) -> String {
+        match self {
+            TokenizerSpec::OpenAi {
+                model,
+                tokens_per_message,
+                tokens_per_name,
+            } => format!(
+                "openai:{model}:{}:{}",
+                tokens_per_message.unwrap_or(-1),
+                tokens_per_name.unwrap_or(-1)
+            ),
+            TokenizerSpec::Claude => "claude".into(),
+        }
+    }
+
     /// The spec of a model, None when it has no usable tokenizer.
     pub fn from_model(tokenizer_id: Option<&str>, config: Option<&Value>) -> Option<Self> {
         match tokenizer_id? {

@@ -706,7 +706,7 @@ where
         .push_bind(page.offset());
     let mut count_q = if table.counted && conditions.is_empty() {
         let mut q = QueryBuilder::new(
-            "select coalesce((select n from project_row_counts where table_name = ",
+            "select coalesce((select sum(n)::bigint from project_row_counts where table_name = ",
         );
         q.push_bind(table.name)
             .push(" and project_id = ")

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use sqlx::PgConnection;
 
 /// One event to append to the log.
@@ -25,7 +25,7 @@ pub struct NewEvent<'a> {
     /// Envelope timestamp.
     pub event_ts: DateTime<Utc>,
     /// Normalised body.
-    pub body: Value,
+    pub body: &'a Map<String, Value>,
 }
 
 /// One logged event, read back for folding.
@@ -37,6 +37,8 @@ pub struct StoredEvent {
     pub entity_kind: String,
     /// Entity id.
     pub entity_id: String,
+    /// Envelope id.
+    pub event_id: String,
     /// Event type.
     pub event_type: String,
     /// Envelope timestamp.
@@ -212,7 +214,7 @@ pub async fn insert_events(conn: &mut PgConnection, events: &[NewEvent<'_>]) -> 
         event_id.push(e.event_id);
         event_type.push(e.event_type);
         ts.push(e.event_ts);
-        body.push(&e.body);
+        body.push(sqlx::types::Json(e.body));
     }
     sqlx::query(
         "insert into ingest_events (project_id, entity_kind, entity_id, event_id, event_type, \
@@ -243,7 +245,8 @@ pub async fn list_entity_events(
     let kind: Vec<&str> = keys.iter().map(|k| k.1).collect();
     let entity: Vec<&str> = keys.iter().map(|k| k.2).collect();
     sqlx::query_as(
-        "select e.project_id, e.entity_kind, e.entity_id, e.event_type, e.event_ts, e.seq, e.body \
+        "select e.project_id, e.entity_kind, e.entity_id, e.event_id, e.event_type, e.event_ts, \
+         e.seq, e.body \
          from unnest($1::text[], $2::text[], $3::text[]) as k(project_id, entity_kind, entity_id) \
          join ingest_events e on e.project_id = k.project_id and e.entity_kind = k.entity_kind \
          and e.entity_id = k.entity_id",
@@ -276,62 +279,229 @@ pub async fn delete_entity_events(
     .rows_affected())
 }
 
-/// Writes merged traces `(project_id, trace)`; stored rows are replaced except
-/// `bookmarked` and `created_at`.
-#[tracing::instrument(skip_all, fields(rows = rows.len()))]
-pub async fn upsert_traces(
+/// The stored fold state of one trace or observation row.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StoredState {
+    /// Project.
+    pub project_id: String,
+    /// Entity id.
+    pub id: String,
+    /// Events applied (None: a row written before incremental folding).
+    pub fold_seq: Option<i32>,
+    /// Encoded `ingest::fold` state.
+    pub fold_state: Option<Vec<u8>>,
+}
+
+/// The fold states of existing rows of `table` (`traces` or `observations`) among `keys`
+/// `(project_id, id)`.
+#[tracing::instrument(skip_all, fields(table, rows = keys.len()))]
+pub async fn load_states(
     conn: &mut PgConnection,
-    rows: &[(&str, &MergedTrace)],
-) -> sqlx::Result<()> {
-    if rows.is_empty() {
-        return Ok(());
+    table: EntityTable,
+    keys: &[(&str, &str)],
+) -> sqlx::Result<Vec<StoredState>> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
     }
-    let col = |f: fn(&MergedTrace) -> Option<&str>| -> Vec<Option<&str>> {
-        rows.iter().map(|(_, t)| f(t)).collect()
-    };
-    let project: Vec<&str> = rows.iter().map(|r| r.0).collect();
-    let id: Vec<&str> = rows.iter().map(|r| r.1.id.as_str()).collect();
-    let ts: Vec<DateTime<Utc>> = rows.iter().map(|r| r.1.timestamp).collect();
-    let env: Vec<&str> = rows.iter().map(|r| r.1.environment.as_str()).collect();
-    let public: Vec<bool> = rows.iter().map(|r| r.1.public.unwrap_or(false)).collect();
-    let tags: Vec<Value> = rows.iter().map(|r| Value::from(r.1.tags.clone())).collect();
-    let input: Vec<Option<&Value>> = rows.iter().map(|r| r.1.input.as_ref()).collect();
-    let output: Vec<Option<&Value>> = rows.iter().map(|r| r.1.output.as_ref()).collect();
-    let metadata: Vec<&Value> = rows.iter().map(|r| &r.1.metadata).collect();
-    sqlx::query(
-        "insert into traces (project_id, id, timestamp, name, user_id, session_id, release, \
-         version, environment, public, tags, input, output, metadata) \
-         select u.project_id, u.id, u.ts, u.name, u.user_id, u.session_id, u.release, u.version, \
-         u.environment, u.public, array(select jsonb_array_elements_text(u.tags)), u.input, \
-         u.output, u.metadata \
-         from unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], \
-         $6::text[], $7::text[], $8::text[], $9::text[], $10::bool[], $11::jsonb[], $12::jsonb[], \
-         $13::jsonb[], $14::jsonb[]) as u(project_id, id, ts, name, user_id, session_id, release, \
-         version, environment, public, tags, input, output, metadata) \
-         on conflict (project_id, id) do update set timestamp = excluded.timestamp, \
-         name = excluded.name, user_id = excluded.user_id, session_id = excluded.session_id, \
-         release = excluded.release, version = excluded.version, \
-         environment = excluded.environment, public = excluded.public, tags = excluded.tags, \
-         input = excluded.input, output = excluded.output, metadata = excluded.metadata, \
-         updated_at = now()",
+    let project: Vec<&str> = keys.iter().map(|k| k.0).collect();
+    let id: Vec<&str> = keys.iter().map(|k| k.1).collect();
+    sqlx::query_as(&format!(
+        "select t.project_id, t.id, t.fold_seq, t.fold_state \
+         from unnest($1::text[], $2::text[]) as k(project_id, id) \
+         join {} t on t.project_id = k.project_id and t.id = k.id",
+        table.name()
+    ))
+    .bind(project)
+    .bind(id)
+    .fetch_all(conn)
+    .await
+}
+
+/// Stored `input`/`output` of observations `(project_id, id)` (to tokenize values that
+/// are not in the batch and whose token counts are not cached).
+pub async fn load_observation_io(
+    conn: &mut PgConnection,
+    keys: &[(&str, &str)],
+) -> sqlx::Result<HashMap<(String, String), (Option<Value>, Option<Value>)>> {
+    let project: Vec<&str> = keys.iter().map(|k| k.0).collect();
+    let id: Vec<&str> = keys.iter().map(|k| k.1).collect();
+    let rows: Vec<(String, String, Option<Value>, Option<Value>)> = sqlx::query_as(
+        "select o.project_id, o.id, o.input, o.output \
+         from unnest($1::text[], $2::text[]) as k(project_id, id) \
+         join observations o on o.project_id = k.project_id and o.id = k.id",
     )
     .bind(project)
     .bind(id)
-    .bind(ts)
-    .bind(col(|t| t.name.as_deref()))
-    .bind(col(|t| t.user_id.as_deref()))
-    .bind(col(|t| t.session_id.as_deref()))
-    .bind(col(|t| t.release.as_deref()))
-    .bind(col(|t| t.version.as_deref()))
-    .bind(env)
-    .bind(public)
-    .bind(tags)
-    .bind(input)
-    .bind(output)
-    .bind(metadata)
-    .execute(conn)
+    .fetch_all(conn)
     .await?;
-    Ok(())
+    Ok(rows
+        .into_iter()
+        .map(|(p, id, i, o)| ((p, id), (i, o)))
+        .collect())
+}
+
+/// The two tables whose rows carry a fold state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntityTable {
+    /// `traces`.
+    Traces,
+    /// `observations`.
+    Observations,
+}
+
+impl EntityTable {
+    fn name(self) -> &'static str {
+        match self {
+            EntityTable::Traces => "traces",
+            EntityTable::Observations => "observations",
+        }
+    }
+}
+
+/// How a folded row is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowVersion {
+    /// No row existed when the state was read: insert (a row that appeared meanwhile is
+    /// a conflict).
+    New,
+    /// The row had this `fold_seq` (None: written before incremental folding): update
+    /// only if it still has it.
+    Existing(Option<i32>),
+}
+
+/// One folded row to write: the merged entity, the `input`/`output` that won in this
+/// batch (None keeps the stored value), and the new fold state.
+#[derive(Debug)]
+pub struct FoldedRow<'a, T> {
+    /// Project.
+    pub project_id: &'a str,
+    /// The merged entity (its own `input`/`output` are ignored).
+    pub row: &'a T,
+    /// New input, if one won.
+    pub input: Option<&'a Value>,
+    /// New output, if one won.
+    pub output: Option<&'a Value>,
+    /// Events applied after this write.
+    pub fold_seq: i32,
+    /// Encoded fold state.
+    pub fold_state: Vec<u8>,
+    /// What was read.
+    pub version: RowVersion,
+}
+
+/// Rows written and rows expected: a shortfall means another writer changed (or
+/// deleted) one of the rows since its state was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Written {
+    /// Rows the statements changed.
+    pub written: u64,
+    /// Rows they should have changed.
+    pub expected: u64,
+}
+
+impl Written {
+    /// Whether every row was written.
+    pub fn complete(self) -> bool {
+        self.written == self.expected
+    }
+}
+
+const TRACE_COLUMNS: &str = "project_id, id, timestamp, name, user_id, session_id, release, \
+     version, environment, public, tags, input, output, metadata, fold_seq, fold_state";
+
+/// Writes folded traces: new rows inserted, existing rows updated where their
+/// `fold_seq` is still the one read. `bookmarked` and `created_at` are never touched.
+#[tracing::instrument(skip_all, fields(rows = rows.len()))]
+pub async fn write_traces(
+    conn: &mut PgConnection,
+    rows: &[FoldedRow<'_, MergedTrace>],
+) -> sqlx::Result<Written> {
+    let mut written = 0;
+    for new in [true, false] {
+        let part: Vec<&FoldedRow<'_, MergedTrace>> = rows
+            .iter()
+            .filter(|r| (r.version == RowVersion::New) == new)
+            .collect();
+        if part.is_empty() {
+            continue;
+        }
+        let col = |f: fn(&MergedTrace) -> Option<&str>| -> Vec<Option<&str>> {
+            part.iter().map(|r| f(r.row)).collect()
+        };
+        let project: Vec<&str> = part.iter().map(|r| r.project_id).collect();
+        let id: Vec<&str> = part.iter().map(|r| r.row.id.as_str()).collect();
+        let ts: Vec<DateTime<Utc>> = part.iter().map(|r| r.row.timestamp).collect();
+        let env: Vec<&str> = part.iter().map(|r| r.row.environment.as_str()).collect();
+        let public: Vec<bool> = part.iter().map(|r| r.row.public.unwrap_or(false)).collect();
+        let tags: Vec<Value> = part
+            .iter()
+            .map(|r| Value::from(r.row.tags.clone()))
+            .collect();
+        let input: Vec<Option<&Value>> = part.iter().map(|r| r.input).collect();
+        let output: Vec<Option<&Value>> = part.iter().map(|r| r.output).collect();
+        let metadata: Vec<&Value> = part.iter().map(|r| &r.row.metadata).collect();
+        let seq: Vec<i32> = part.iter().map(|r| r.fold_seq).collect();
+        let state: Vec<&[u8]> = part.iter().map(|r| r.fold_state.as_slice()).collect();
+        let expected: Vec<Option<i32>> = part
+            .iter()
+            .map(|r| match r.version {
+                RowVersion::Existing(v) => v,
+                RowVersion::New => None,
+            })
+            .collect();
+        let source = "from unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], \
+             $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::bool[], \
+             $11::jsonb[], $12::jsonb[], $13::jsonb[], $14::jsonb[], $15::int4[], $16::bytea[], \
+             $17::int4[]) as u(project_id, id, ts, name, user_id, session_id, release, version, \
+             environment, public, tags, input, output, metadata, fold_seq, fold_state, expected)";
+        let sql = if new {
+            format!(
+                "insert into traces ({TRACE_COLUMNS}) \
+                 select u.project_id, u.id, u.ts, u.name, u.user_id, u.session_id, u.release, \
+                 u.version, u.environment, u.public, \
+                 array(select jsonb_array_elements_text(u.tags)), u.input, u.output, u.metadata, \
+                 u.fold_seq, u.fold_state {source} \
+                 on conflict (project_id, id) do nothing"
+            )
+        } else {
+            format!(
+                "update traces t set timestamp = u.ts, name = u.name, user_id = u.user_id, \
+                 session_id = u.session_id, release = u.release, version = u.version, \
+                 environment = u.environment, public = u.public, \
+                 tags = array(select jsonb_array_elements_text(u.tags)), \
+                 input = coalesce(u.input, t.input), output = coalesce(u.output, t.output), \
+                 metadata = u.metadata, fold_seq = u.fold_seq, fold_state = u.fold_state, \
+                 updated_at = now() {source} \
+                 where t.project_id = u.project_id and t.id = u.id \
+                 and t.fold_seq is not distinct from u.expected"
+            )
+        };
+        written += sqlx::query(&sql)
+            .bind(project)
+            .bind(id)
+            .bind(ts)
+            .bind(col(|t| t.name.as_deref()))
+            .bind(col(|t| t.user_id.as_deref()))
+            .bind(col(|t| t.session_id.as_deref()))
+            .bind(col(|t| t.release.as_deref()))
+            .bind(col(|t| t.version.as_deref()))
+            .bind(env)
+            .bind(public)
+            .bind(tags)
+            .bind(input)
+            .bind(output)
+            .bind(metadata)
+            .bind(seq)
+            .bind(state)
+            .bind(expected)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+    }
+    Ok(Written {
+        written,
+        expected: rows.len() as u64,
+    })
 }
 
 /// Inserts sessions `(project_id, session_id, environment)` that do not exist yet
@@ -360,99 +530,166 @@ pub async fn insert_sessions(
     Ok(())
 }
 
-/// Writes merged observations with their derived usage and cost.
+const OBSERVATION_COLUMNS: &str = "project_id, id, trace_id, parent_observation_id, type, \
+     name, start_time, end_time, completion_start_time, environment, version, level, \
+     status_message, input, output, metadata, model, model_parameters, provided_usage_details, \
+     usage_details, provided_cost_details, cost_details, total_cost, internal_model_id, \
+     usage_pricing_tier_id, usage_pricing_tier_name, prompt_id, prompt_name, prompt_version, \
+     fold_seq, fold_state";
+
+/// Writes folded observations with their derived usage and cost, like [`write_traces`].
 #[tracing::instrument(skip_all, fields(rows = rows.len()))]
-pub async fn upsert_observations(
+pub async fn write_observations(
     conn: &mut PgConnection,
-    rows: &[(&str, &MergedObservation, &ObservationDerived)],
-) -> sqlx::Result<()> {
-    if rows.is_empty() {
+    rows: &[(FoldedRow<'_, MergedObservation>, &ObservationDerived)],
+) -> sqlx::Result<Written> {
+    let mut written = 0;
+    for new in [true, false] {
+        let part: Vec<&(FoldedRow<'_, MergedObservation>, &ObservationDerived)> = rows
+            .iter()
+            .filter(|r| (r.0.version == RowVersion::New) == new)
+            .collect();
+        if part.is_empty() {
+            continue;
+        }
+        let s = |f: fn(&MergedObservation) -> Option<&str>| -> Vec<Option<&str>> {
+            part.iter().map(|r| f(r.0.row)).collect()
+        };
+        let d = |f: fn(&ObservationDerived) -> Option<&str>| -> Vec<Option<&str>> {
+            part.iter().map(|r| f(r.1)).collect()
+        };
+        let dj = |f: fn(&ObservationDerived) -> &Value| -> Vec<&Value> {
+            part.iter().map(|r| f(r.1)).collect()
+        };
+        let project: Vec<&str> = part.iter().map(|r| r.0.project_id).collect();
+        let id: Vec<&str> = part.iter().map(|r| r.0.row.id.as_str()).collect();
+        let trace_id: Vec<&str> = part.iter().map(|r| r.0.row.trace_id.as_str()).collect();
+        let kind: Vec<&str> = part.iter().map(|r| r.0.row.r#type.as_str()).collect();
+        let start: Vec<DateTime<Utc>> = part.iter().map(|r| r.0.row.start_time).collect();
+        let end: Vec<Option<DateTime<Utc>>> = part.iter().map(|r| r.0.row.end_time).collect();
+        let cst: Vec<Option<DateTime<Utc>>> =
+            part.iter().map(|r| r.0.row.completion_start_time).collect();
+        let env: Vec<&str> = part.iter().map(|r| r.0.row.environment.as_str()).collect();
+        let level: Vec<&str> = part.iter().map(|r| r.0.row.level.as_str()).collect();
+        let input: Vec<Option<&Value>> = part.iter().map(|r| r.0.input).collect();
+        let output: Vec<Option<&Value>> = part.iter().map(|r| r.0.output).collect();
+        let metadata: Vec<&Value> = part.iter().map(|r| &r.0.row.metadata).collect();
+        let params: Vec<Option<&Value>> = part
+            .iter()
+            .map(|r| r.0.row.model_parameters.as_ref())
+            .collect();
+        let total_cost: Vec<Option<f64>> = part.iter().map(|r| r.1.total_cost).collect();
+        let prompt_version: Vec<Option<i32>> =
+            part.iter().map(|r| r.0.row.prompt_version).collect();
+        let seq: Vec<i32> = part.iter().map(|r| r.0.fold_seq).collect();
+        let state: Vec<&[u8]> = part.iter().map(|r| r.0.fold_state.as_slice()).collect();
+        let expected: Vec<Option<i32>> = part
+            .iter()
+            .map(|r| match r.0.version {
+                RowVersion::Existing(v) => v,
+                RowVersion::New => None,
+            })
+            .collect();
+        let source = "from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
+             $6::text[], $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::text[], \
+             $11::text[], $12::text[], $13::text[], $14::jsonb[], $15::jsonb[], $16::jsonb[], \
+             $17::text[], $18::jsonb[], $19::jsonb[], $20::jsonb[], $21::jsonb[], $22::jsonb[], \
+             $23::float8[], $24::text[], $25::text[], $26::text[], $27::text[], $28::text[], \
+             $29::int4[], $30::int4[], $31::bytea[], $32::int4[]) as u(project_id, id, \
+             trace_id, parent_observation_id, type, name, start_time, end_time, \
+             completion_start_time, environment, version, level, status_message, input, \
+             output, metadata, model, model_parameters, provided_usage_details, usage_details, \
+             provided_cost_details, cost_details, total_cost, internal_model_id, \
+             usage_pricing_tier_id, usage_pricing_tier_name, prompt_id, prompt_name, \
+             prompt_version, fold_seq, fold_state, expected)";
+        let sql = if new {
+            format!(
+                "insert into observations ({OBSERVATION_COLUMNS}) select {} {source} \
+                 on conflict (project_id, id) do nothing",
+                OBSERVATION_COLUMNS
+                    .split(", ")
+                    .map(|c| format!("u.{}", c.trim()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        } else {
+            "update observations o set trace_id = u.trace_id, \
+             parent_observation_id = u.parent_observation_id, type = u.type, name = u.name, \
+             start_time = u.start_time, end_time = u.end_time, \
+             completion_start_time = u.completion_start_time, environment = u.environment, \
+             version = u.version, level = u.level, status_message = u.status_message, \
+             input = coalesce(u.input, o.input), output = coalesce(u.output, o.output), \
+             metadata = u.metadata, model = u.model, model_parameters = u.model_parameters, \
+             provided_usage_details = u.provided_usage_details, \
+             usage_details = u.usage_details, provided_cost_details = u.provided_cost_details, \
+             cost_details = u.cost_details, total_cost = u.total_cost, \
+             internal_model_id = u.internal_model_id, \
+             usage_pricing_tier_id = u.usage_pricing_tier_id, \
+             usage_pricing_tier_name = u.usage_pricing_tier_name, prompt_id = u.prompt_id, \
+             prompt_name = u.prompt_name, prompt_version = u.prompt_version, \
+             fold_seq = u.fold_seq, fold_state = u.fold_state, updated_at = now() "
+                .to_string()
+                + source
+                + " where o.project_id = u.project_id and o.id = u.id \
+                   and o.fold_seq is not distinct from u.expected"
+        };
+        written += sqlx::query(&sql)
+            .bind(project)
+            .bind(id)
+            .bind(trace_id)
+            .bind(s(|o| o.parent_observation_id.as_deref()))
+            .bind(kind)
+            .bind(s(|o| o.name.as_deref()))
+            .bind(start)
+            .bind(end)
+            .bind(cst)
+            .bind(env)
+            .bind(s(|o| o.version.as_deref()))
+            .bind(level)
+            .bind(s(|o| o.status_message.as_deref()))
+            .bind(input)
+            .bind(output)
+            .bind(metadata)
+            .bind(s(|o| o.model.as_deref()))
+            .bind(params)
+            .bind(dj(|d| &d.provided_usage_details))
+            .bind(dj(|d| &d.usage_details))
+            .bind(dj(|d| &d.provided_cost_details))
+            .bind(dj(|d| &d.cost_details))
+            .bind(total_cost)
+            .bind(d(|d| d.internal_model_id.as_deref()))
+            .bind(d(|d| d.usage_pricing_tier_id.as_deref()))
+            .bind(d(|d| d.usage_pricing_tier_name.as_deref()))
+            .bind(d(|d| d.prompt_id.as_deref()))
+            .bind(s(|o| o.prompt_name.as_deref()))
+            .bind(prompt_version)
+            .bind(seq)
+            .bind(state)
+            .bind(expected)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+    }
+    Ok(Written {
+        written,
+        expected: rows.len() as u64,
+    })
+}
+
+/// Takes transaction-scoped advisory locks on `keys` (sorted, so concurrent writers take
+/// them in one order). Scores are re-folded from the log, so two writers of one score
+/// must not fold at the same time.
+pub async fn lock_keys(conn: &mut PgConnection, keys: &[i64]) -> sqlx::Result<()> {
+    if keys.is_empty() {
         return Ok(());
     }
-    let s = |f: fn(&MergedObservation) -> Option<&str>| -> Vec<Option<&str>> {
-        rows.iter().map(|r| f(r.1)).collect()
-    };
-    let d = |f: fn(&ObservationDerived) -> Option<&str>| -> Vec<Option<&str>> {
-        rows.iter().map(|r| f(r.2)).collect()
-    };
-    let dj = |f: fn(&ObservationDerived) -> &Value| -> Vec<&Value> {
-        rows.iter().map(|r| f(r.2)).collect()
-    };
-    let project: Vec<&str> = rows.iter().map(|r| r.0).collect();
-    let id: Vec<&str> = rows.iter().map(|r| r.1.id.as_str()).collect();
-    let trace_id: Vec<&str> = rows.iter().map(|r| r.1.trace_id.as_str()).collect();
-    let kind: Vec<&str> = rows.iter().map(|r| r.1.r#type.as_str()).collect();
-    let start: Vec<DateTime<Utc>> = rows.iter().map(|r| r.1.start_time).collect();
-    let end: Vec<Option<DateTime<Utc>>> = rows.iter().map(|r| r.1.end_time).collect();
-    let cst: Vec<Option<DateTime<Utc>>> = rows.iter().map(|r| r.1.completion_start_time).collect();
-    let env: Vec<&str> = rows.iter().map(|r| r.1.environment.as_str()).collect();
-    let level: Vec<&str> = rows.iter().map(|r| r.1.level.as_str()).collect();
-    let input: Vec<Option<&Value>> = rows.iter().map(|r| r.1.input.as_ref()).collect();
-    let output: Vec<Option<&Value>> = rows.iter().map(|r| r.1.output.as_ref()).collect();
-    let metadata: Vec<&Value> = rows.iter().map(|r| &r.1.metadata).collect();
-    let params: Vec<Option<&Value>> = rows.iter().map(|r| r.1.model_parameters.as_ref()).collect();
-    let total_cost: Vec<Option<f64>> = rows.iter().map(|r| r.2.total_cost).collect();
-    let prompt_version: Vec<Option<i32>> = rows.iter().map(|r| r.1.prompt_version).collect();
+    let mut keys = keys.to_vec();
+    keys.sort_unstable();
+    keys.dedup();
     sqlx::query(
-        "insert into observations (project_id, id, trace_id, parent_observation_id, type, name, \
-         start_time, end_time, completion_start_time, environment, version, level, \
-         status_message, input, output, metadata, model, model_parameters, \
-         provided_usage_details, usage_details, provided_cost_details, cost_details, total_cost, \
-         internal_model_id, usage_pricing_tier_id, usage_pricing_tier_name, prompt_id, \
-         prompt_name, prompt_version) \
-         select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
-         $6::text[], $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::text[], \
-         $11::text[], $12::text[], $13::text[], $14::jsonb[], $15::jsonb[], $16::jsonb[], \
-         $17::text[], $18::jsonb[], $19::jsonb[], $20::jsonb[], $21::jsonb[], $22::jsonb[], \
-         $23::float8[], $24::text[], $25::text[], $26::text[], $27::text[], $28::text[], \
-         $29::int4[]) \
-         on conflict (project_id, id) do update set trace_id = excluded.trace_id, \
-         parent_observation_id = excluded.parent_observation_id, type = excluded.type, \
-         name = excluded.name, start_time = excluded.start_time, end_time = excluded.end_time, \
-         completion_start_time = excluded.completion_start_time, \
-         environment = excluded.environment, version = excluded.version, level = excluded.level, \
-         status_message = excluded.status_message, input = excluded.input, \
-         output = excluded.output, metadata = excluded.metadata, model = excluded.model, \
-         model_parameters = excluded.model_parameters, \
-         provided_usage_details = excluded.provided_usage_details, \
-         usage_details = excluded.usage_details, \
-         provided_cost_details = excluded.provided_cost_details, \
-         cost_details = excluded.cost_details, total_cost = excluded.total_cost, \
-         internal_model_id = excluded.internal_model_id, \
-         usage_pricing_tier_id = excluded.usage_pricing_tier_id, \
-         usage_pricing_tier_name = excluded.usage_pricing_tier_name, \
-         prompt_id = excluded.prompt_id, prompt_name = excluded.prompt_name, \
-         prompt_version = excluded.prompt_version, updated_at = now()",
+        "select count(pg_advisory_xact_lock(k)) from unnest($1::int8[]) with ordinality as u(k, i)",
     )
-    .bind(project)
-    .bind(id)
-    .bind(trace_id)
-    .bind(s(|o| o.parent_observation_id.as_deref()))
-    .bind(kind)
-    .bind(s(|o| o.name.as_deref()))
-    .bind(start)
-    .bind(end)
-    .bind(cst)
-    .bind(env)
-    .bind(s(|o| o.version.as_deref()))
-    .bind(level)
-    .bind(s(|o| o.status_message.as_deref()))
-    .bind(input)
-    .bind(output)
-    .bind(metadata)
-    .bind(s(|o| o.model.as_deref()))
-    .bind(params)
-    .bind(dj(|d| &d.provided_usage_details))
-    .bind(dj(|d| &d.usage_details))
-    .bind(dj(|d| &d.provided_cost_details))
-    .bind(dj(|d| &d.cost_details))
-    .bind(total_cost)
-    .bind(d(|d| d.internal_model_id.as_deref()))
-    .bind(d(|d| d.usage_pricing_tier_id.as_deref()))
-    .bind(d(|d| d.usage_pricing_tier_name.as_deref()))
-    .bind(d(|d| d.prompt_id.as_deref()))
-    .bind(s(|o| o.prompt_name.as_deref()))
-    .bind(prompt_version)
+    .bind(keys)
     .execute(conn)
     .await?;
     Ok(())
