@@ -176,6 +176,7 @@ fn kv(k: &str, v: &str) -> KeyValue {
         value: Some(AnyValue {
             value: Some(any_value::Value::StringValue(v.into())),
         }),
+        ..Default::default()
     }
 }
 

@@ -6,14 +6,14 @@
 use actix_web::http::StatusCode;
 use actix_web::{patch, post, web, HttpRequest, HttpResponse};
 use chrono::Utc;
-use futures_util::StreamExt;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 use utoipa::ToSchema;
 
+use crate::api::body::AdmittedJson;
 use crate::api::ErrorBody;
 use crate::auth::{ProjectAuth, ScoreAuth};
-use crate::error::{self, ApiError, ValidationIssue};
+use crate::error::{ApiError, ValidationIssue};
 use crate::ingest::{self, Access, IngestionResponse, Validated};
 use crate::startup::AppState;
 
@@ -43,36 +43,6 @@ pub struct SeedBatchResponse {
     pub message: String,
 }
 
-/// Reads a request body (decompressing `Content-Encoding: gzip`, `br`, `zstd`,
-/// `deflate`) up to `limit` bytes.
-pub(crate) async fn read_body(
-    req: &HttpRequest,
-    payload: web::Payload,
-    limit: usize,
-) -> Result<web::Bytes, ApiError> {
-    let declared = req
-        .headers()
-        .get(actix_web::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    let encoded = req
-        .headers()
-        .contains_key(actix_web::http::header::CONTENT_ENCODING);
-    if declared.is_some_and(|n| n > limit && !encoded) {
-        return Err(ApiError::PayloadTooLarge { limit });
-    }
-    let mut stream = actix_web::dev::Decompress::from_headers(payload.into_inner(), req.headers());
-    let mut buf = web::BytesMut::with_capacity(declared.unwrap_or(0).min(limit));
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| error::payload_error(e, limit))?;
-        if buf.len() + chunk.len() > limit {
-            return Err(ApiError::PayloadTooLarge { limit });
-        }
-        buf.extend_from_slice(&chunk);
-    }
-    Ok(buf.freeze())
-}
-
 /// Langfuse's envelope-level 400: `{"message":"Invalid request data","errors":[…]}`.
 fn envelope_error(errors: Vec<String>) -> HttpResponse {
     HttpResponse::BadRequest().json(json!({"message": "Invalid request data", "errors": errors}))
@@ -93,8 +63,16 @@ pub async fn ingestion_batch(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let bytes = read_body(&req, payload, state.config.max_body_bytes).await?;
-    let body: Value = match serde_json::from_slice(&bytes) {
+    let body = crate::api::body::read_admitted(
+        &req,
+        payload.into_inner(),
+        state.config.max_body_bytes,
+        &state.ingest,
+        crate::api::body::ingestion_inflate_error,
+    )
+    .await?;
+    let _held = body.admission;
+    let body: Value = match crate::api::body::parse_json(body.bytes).await {
         Ok(v) => v,
         Err(e) => return Ok(envelope_error(vec![format!("Invalid JSON body: {e}")])),
     };
@@ -260,10 +238,11 @@ async fn write_single(
 #[post("/api/public/traces")]
 pub async fn create_trace_legacy(
     auth: ProjectAuth,
-    body: web::Json<Value>,
+    body: AdmittedJson,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = object_body(body.into_inner())?;
+    let (body_value, _held) = body.into_parts();
+    let body = object_body(body_value)?;
     write_single(&state, &auth.project_id, "trace-create", body, None).await
 }
 
@@ -275,10 +254,11 @@ pub async fn create_trace_legacy(
 #[post("/api/public/spans")]
 pub async fn create_span_legacy(
     auth: ProjectAuth,
-    body: web::Json<Value>,
+    body: AdmittedJson,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = object_body(body.into_inner())?;
+    let (body_value, _held) = body.into_parts();
+    let body = object_body(body_value)?;
     write_single(&state, &auth.project_id, "span-create", body, None).await
 }
 
@@ -290,10 +270,11 @@ pub async fn create_span_legacy(
 #[patch("/api/public/spans")]
 pub async fn update_span_legacy(
     auth: ProjectAuth,
-    body: web::Json<Value>,
+    body: AdmittedJson,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = object_body(body.into_inner())?;
+    let (body_value, _held) = body.into_parts();
+    let body = object_body(body_value)?;
     write_single(
         &state,
         &auth.project_id,
@@ -313,10 +294,11 @@ pub async fn update_span_legacy(
 #[post("/api/public/generations")]
 pub async fn create_generation_legacy(
     auth: ProjectAuth,
-    body: web::Json<Value>,
+    body: AdmittedJson,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut body = object_body(body.into_inner())?;
+    let (body_value, _held) = body.into_parts();
+    let mut body = object_body(body_value)?;
     rename(&mut body, "prompt", "input");
     rename(&mut body, "completion", "output");
     write_single(&state, &auth.project_id, "generation-create", body, None).await
@@ -330,10 +312,11 @@ pub async fn create_generation_legacy(
 #[patch("/api/public/generations")]
 pub async fn update_generation_legacy(
     auth: ProjectAuth,
-    body: web::Json<Value>,
+    body: AdmittedJson,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut body = object_body(body.into_inner())?;
+    let (body_value, _held) = body.into_parts();
+    let mut body = object_body(body_value)?;
     rename(&mut body, "prompt", "input");
     rename(&mut body, "completion", "output");
     write_single(
@@ -354,10 +337,11 @@ pub async fn update_generation_legacy(
 #[post("/api/public/events")]
 pub async fn create_event_legacy(
     auth: ProjectAuth,
-    body: web::Json<Value>,
+    body: AdmittedJson,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = object_body(body.into_inner())?;
+    let (body_value, _held) = body.into_parts();
+    let body = object_body(body_value)?;
     write_single(&state, &auth.project_id, "event-create", body, None).await
 }
 
@@ -514,10 +498,11 @@ fn seed_events(body: Map<String, Value>) -> Result<Vec<ingest::ValidEvent>, Vec<
 #[post("/v1/l/batch")]
 pub async fn seed_batch(
     auth: ProjectAuth,
-    body: web::Json<Value>,
+    body: AdmittedJson,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = object_body(body.into_inner())?;
+    let (body_value, _held) = body.into_parts();
+    let body = object_body(body_value)?;
     let events = seed_events(body).map_err(ApiError::InvalidRequestData)?;
     if !ingest::write(&state.ingest, &auth.project_id, events).await? {
         return Err(ApiError::Internal(anyhow::anyhow!(

@@ -6,20 +6,17 @@
 use actix_web::http::header::{self, ContentType};
 use actix_web::http::StatusCode;
 use actix_web::{post, web, HttpRequest, HttpResponse, ResponseError};
-use futures_util::StreamExt;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use prost::Message;
 use serde_json::json;
 
+use crate::api::body::read_admitted;
 use crate::api::ErrorBody;
 use crate::auth::ProjectAuth;
 use crate::error::ApiError;
 use crate::ingest::{self, Access};
 use crate::otel::{self, decode, DecodeError, Encoding};
 use crate::startup::AppState;
-
-/// How much larger than `XTRACE_MAX_BODY_BYTES` a gzipped export may grow when inflated.
-const MAX_INFLATION: usize = 4;
 
 /// Header with which Langfuse lets clients pick a write path (integer ≤ 4).
 const INGESTION_VERSION_HEADER: &str = "x-langfuse-ingestion-version";
@@ -71,18 +68,6 @@ fn header_str(req: &HttpRequest, name: impl header::AsHeaderName) -> Option<&str
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
-async fn read_body(mut payload: web::Payload, limit: usize) -> Result<Vec<u8>, ApiError> {
-    let mut body = Vec::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| crate::error::payload_error(e, limit))?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::PayloadTooLarge { limit });
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
 fn check_ingestion_version(req: &HttpRequest) -> Result<(), OtelError> {
     match req.headers().get(INGESTION_VERSION_HEADER) {
         None => Ok(()),
@@ -125,15 +110,25 @@ pub async fn export_traces(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, OtelError> {
     check_ingestion_version(&req)?;
-    let limit = state.config.max_body_bytes;
-    let mut body = read_body(payload, limit).await?;
-    if decode::is_gzip(header_str(&req, header::CONTENT_ENCODING)) {
-        body = decode::gunzip(&body, limit.saturating_mul(MAX_INFLATION))?;
-    }
     let encoding = Encoding::from_content_type(header_str(&req, header::CONTENT_TYPE))
         .ok_or(DecodeError::InvalidContentType)?;
-    let export = decode::decode(encoding, &body)?;
-    let events = otel::export_to_events(&export, chrono::Utc::now());
+    let body = read_admitted(
+        &req,
+        payload.into_inner(),
+        state.config.max_body_bytes,
+        &state.ingest,
+        |_| OtelError::Decode(DecodeError::Decompress),
+    )
+    .await?;
+    let _held = body.admission;
+    // Decoding and mapping are CPU work: off the async threads.
+    let bytes = body.bytes;
+    let events = tokio::task::spawn_blocking(move || {
+        let export = decode::decode(encoding, &bytes)?;
+        Ok::<_, DecodeError>(otel::export_to_events(&export, chrono::Utc::now()))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(anyhow::anyhow!("OTLP decoding task failed: {e}")))??;
     if !events.is_empty() {
         let answer = ingest::submit(&state.ingest, &auth.project_id, events, Access::Full).await?;
         // Exporters drop what they were told was exported: a refused write is a 5xx.

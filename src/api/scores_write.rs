@@ -5,6 +5,7 @@ use actix_web::{post, web, HttpResponse};
 use chrono::Utc;
 use serde_json::Value;
 
+use crate::api::body::AdmittedJson;
 use crate::api::ingestion::IdResponse;
 use crate::api::ErrorBody;
 use crate::auth::ScoreAuth;
@@ -22,10 +23,11 @@ use crate::startup::AppState;
 #[post("/api/public/scores")]
 pub async fn create_score(
     auth: ScoreAuth,
-    body: web::Json<Value>,
+    body: AdmittedJson,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut body = body.into_inner();
+    let (body_value, _held) = body.into_parts();
+    let mut body = body_value;
     event::strip_nul(&mut body);
     let Value::Object(mut body) = body else {
         return Err(ApiError::InvalidRequestData(vec![ValidationIssue::new(

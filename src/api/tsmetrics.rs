@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::api::body::AdmittedJson;
 use crate::api::ErrorBody;
 use crate::auth::ProjectAuth;
 use crate::domain::time;
@@ -63,10 +64,11 @@ pub struct PointError {
 #[post("/v1/metrics/batch")]
 pub async fn ingest_metrics_batch(
     auth: ProjectAuth,
-    body: web::Json<Value>,
+    body: AdmittedJson,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let (points, errors) = parse_batch(body.into_inner())?;
+    let (body_value, _held) = body.into_parts();
+    let (points, errors) = parse_batch(body_value)?;
     if points.is_empty() && !errors.is_empty() {
         return Err(ApiError::InvalidRequestData(
             errors
