@@ -26,4 +26,5 @@ mod scores_read;
 mod sessions;
 mod traces;
 mod tsmetrics;
+mod write_path;
 mod zero_config;

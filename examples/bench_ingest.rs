@@ -567,17 +567,23 @@ fn spawn_server(url: &str, dir: &std::path::Path) -> anyhow::Result<(Child, Stri
         .arg("--serve")
         .arg(url)
         .arg(dir)
+        .env("RUST_LOG", "error")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()?;
-    let stdout = child.stdout.take().expect("piped");
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line)?;
-    let port = line
-        .trim()
-        .strip_prefix("PORT ")
-        .ok_or_else(|| anyhow::anyhow!("server did not start: {line}"))?
-        .to_string();
+    let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
+    let port = loop {
+        match lines.next() {
+            Some(Ok(l)) => {
+                if let Some(p) = l.trim().strip_prefix("PORT ") {
+                    break p.to_string();
+                }
+            }
+            _ => anyhow::bail!("the server did not start"),
+        }
+    };
+    // Keep draining its output so it never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
     Ok((child, format!("http://127.0.0.1:{port}")))
 }
 

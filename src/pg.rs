@@ -22,6 +22,9 @@ pub struct ManagedPostgres {
     child: Option<Child>,
     port: u16,
     data_dir: PathBuf,
+    bin: PathBuf,
+    run_as: Option<RunAs>,
+    log_path: PathBuf,
 }
 
 /// The uid/gid that PostgreSQL processes run as (None: the current user).
@@ -75,18 +78,40 @@ impl ManagedPostgres {
                 );
             }
         }
+        // A port that was free a moment ago; a lost race shows up as a start failure below.
+        let port = free_port()?;
+        let mut pg = ManagedPostgres {
+            child: None,
+            port,
+            data_dir,
+            bin,
+            run_as,
+            log_path,
+        };
+        pg.spawn()?;
+        Ok(pg)
+    }
+
+    /// Stops the cluster (fast shutdown) and starts it again on the same port, as a
+    /// database restart looks to its clients.
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        self.stop();
+        self.spawn()
+    }
+
+    fn spawn(&mut self) -> anyhow::Result<()> {
+        let (bin, run_as, data_dir, log_path) =
+            (&self.bin, self.run_as, &self.data_dir, &self.log_path);
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(&log_path)
+            .open(log_path)
             .with_context(|| format!("cannot open {}", log_path.display()))?;
-        chown_for(&log_path, run_as)?;
-
-        // A port that was free a moment ago; a lost race shows up as a start failure below.
-        let port = free_port()?;
+        chown_for(log_path, run_as)?;
+        let port = self.port;
         let mut cmd = command(&bin.join("postgres"), run_as);
         cmd.arg("-D")
-            .arg(&data_dir)
+            .arg(data_dir)
             .args(["-p", &port.to_string()])
             .args(["-c", "listen_addresses=127.0.0.1"])
             .args(["-c", "unix_socket_directories="])
@@ -103,14 +128,9 @@ impl ManagedPostgres {
                     .map_err(std::io::Error::from)
             });
         }
-        let child = cmd.spawn().context("cannot start postgres")?;
-        let mut pg = ManagedPostgres {
-            child: Some(child),
-            port,
-            data_dir,
-        };
-        pg.wait_ready(&log_path)?;
-        Ok(pg)
+        self.child = Some(cmd.spawn().context("cannot start postgres")?);
+        let log_path = self.log_path.clone();
+        self.wait_ready(&log_path)
     }
 
     /// Connection URL of the given database in this cluster.

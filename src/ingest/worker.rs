@@ -372,7 +372,7 @@ async fn run(
                 _ => break,
             }
         }
-        fault::maybe_kill_worker();
+        fault::maybe_kill_worker(&buf);
         let mut writes = Vec::new();
         let mut metrics = Vec::new();
         for msg in buf.drain(..) {
@@ -1149,48 +1149,53 @@ async fn derive(
     })
 }
 
-/// Faults injected by tests: a panic while folding a given entity, or a worker that dies.
-/// Both are off unless a test switches them on (one atomic load per batch otherwise).
+/// Faults injected by tests: a panic while folding a given entity (caught: the batch
+/// fails), or a worker that dies when a batch holds a given entity (not caught). Both are
+/// keyed by entity id, so tests running side by side do not hit each other's faults; off
+/// unless a test switches them on (one atomic load per batch otherwise).
 pub mod fault {
     use super::*;
     use std::sync::Mutex;
 
     static ARMED: AtomicBool = AtomicBool::new(false);
     static PANIC_ON: Mutex<Option<String>> = Mutex::new(None);
-    static KILL_WORKER: AtomicBool = AtomicBool::new(false);
+    static KILL_ON: Mutex<Option<String>> = Mutex::new(None);
 
-    /// Makes the worker panic while folding an event of entity `id` (None: stop).
-    pub fn panic_on_entity(id: Option<&str>) {
-        *PANIC_ON.lock().unwrap_or_else(|p| p.into_inner()) = id.map(str::to_string);
-        ARMED.store(
-            id.is_some() || KILL_WORKER.load(Ordering::Acquire),
-            Ordering::Release,
-        );
-    }
-
-    /// Makes the next worker that takes a batch end (outside the batch's protection).
-    pub fn kill_next_worker() {
-        KILL_WORKER.store(true, Ordering::Release);
+    fn set(slot: &Mutex<Option<String>>, id: Option<&str>) {
+        *slot.lock().unwrap_or_else(|p| p.into_inner()) = id.map(str::to_string);
         ARMED.store(true, Ordering::Release);
     }
 
+    fn is(slot: &Mutex<Option<String>>, id: &str) -> bool {
+        slot.lock().unwrap_or_else(|p| p.into_inner()).as_deref() == Some(id)
+    }
+
+    /// Makes the worker panic while folding an event of entity `id` (None: stop).
+    pub fn panic_on_entity(id: Option<&str>) {
+        set(&PANIC_ON, id);
+    }
+
+    /// Makes the worker that takes a batch holding entity `id` end (None: stop).
+    pub fn kill_worker_on_entity(id: Option<&str>) {
+        set(&KILL_ON, id);
+    }
+
     pub(super) fn maybe_panic(entity_id: &str) {
-        if !ARMED.load(Ordering::Acquire) {
-            return;
-        }
-        let hit = PANIC_ON
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_deref()
-            == Some(entity_id);
-        if hit {
+        if ARMED.load(Ordering::Acquire) && is(&PANIC_ON, entity_id) {
             panic!("injected fault while folding {entity_id}");
         }
     }
 
-    pub(super) fn maybe_kill_worker() {
-        if ARMED.load(Ordering::Acquire) && KILL_WORKER.swap(false, Ordering::AcqRel) {
-            panic!("injected fault: ingest worker ends");
+    pub(super) fn maybe_kill_worker(batch: &[Message]) {
+        if !ARMED.load(Ordering::Acquire) {
+            return;
+        }
+        let hit = batch.iter().any(|m| match m {
+            Message::Write(req, _) => req.events.iter().any(|e| is(&KILL_ON, &e.entity_id)),
+            _ => false,
+        });
+        if hit {
+            panic!("injected fault: the ingest worker ends");
         }
     }
 }
