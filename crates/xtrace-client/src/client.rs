@@ -147,7 +147,11 @@ fn base64(input: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
     for chunk in input.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         out.push(A[(n >> 18) as usize & 63] as char);
         out.push(A[(n >> 12) as usize & 63] as char);
@@ -300,7 +304,10 @@ impl Client {
     }
 
     /// `DELETE /api/public/traces/{id}`: deletes the trace, its observations and scores.
-    pub async fn delete_trace(&self, trace_id: impl fmt::Display) -> Result<MessageResponse, Error> {
+    pub async fn delete_trace(
+        &self,
+        trace_id: impl fmt::Display,
+    ) -> Result<MessageResponse, Error> {
         let id = trace_id.to_string();
         self.delete(&["api", "public", "traces", &id]).await
     }
@@ -386,14 +393,20 @@ impl Client {
     }
 
     /// As [`Client::get_prompt`], bypassing (and refreshing) the cache.
-    pub async fn fetch_prompt(&self, name: &str, selector: &PromptSelector) -> Result<Prompt, Error> {
+    pub async fn fetch_prompt(
+        &self,
+        name: &str,
+        selector: &PromptSelector,
+    ) -> Result<Prompt, Error> {
         let mut p = Params::default();
         match selector {
             PromptSelector::Production => {}
             PromptSelector::Label(l) => p.0.push(("label", l.clone())),
             PromptSelector::Version(v) => p.0.push(("version", v.to_string())),
         }
-        let prompt: Prompt = self.get(&["api", "public", "v2", "prompts", name], &p).await?;
+        let prompt: Prompt = self
+            .get(&["api", "public", "v2", "prompts", name], &p)
+            .await?;
         self.inner.prompts.put(name, selector, &prompt);
         Ok(prompt)
     }
@@ -406,7 +419,9 @@ impl Client {
     /// `POST /api/public/v2/prompts`: creates a new version of a prompt. Cached versions
     /// of that name are dropped (labels may have moved).
     pub async fn create_prompt(&self, prompt: &CreatePrompt) -> Result<Prompt, Error> {
-        let p: Prompt = self.post(&["api", "public", "v2", "prompts"], prompt).await?;
+        let p: Prompt = self
+            .post(&["api", "public", "v2", "prompts"], prompt)
+            .await?;
         self.inner.prompts.invalidate(Some(&prompt.name));
         Ok(p)
     }
@@ -432,8 +447,11 @@ impl Client {
 
     /// `GET /api/public/v2/datasets/{name}`.
     pub async fn get_dataset(&self, name: &str) -> Result<Dataset, Error> {
-        self.get(&["api", "public", "v2", "datasets", name], &Params::default())
-            .await
+        self.get(
+            &["api", "public", "v2", "datasets", name],
+            &Params::default(),
+        )
+        .await
     }
 
     /// `GET /api/public/v2/datasets`: a page of datasets, newest first.
@@ -448,7 +466,10 @@ impl Client {
     }
 
     /// `POST /api/public/dataset-items`: creates an item, or updates the one with that id.
-    pub async fn create_dataset_item(&self, item: &CreateDatasetItem) -> Result<DatasetItem, Error> {
+    pub async fn create_dataset_item(
+        &self,
+        item: &CreateDatasetItem,
+    ) -> Result<DatasetItem, Error> {
         self.post(&["api", "public", "dataset-items"], item).await
     }
 
@@ -486,7 +507,10 @@ impl Client {
     /// `POST /v1/metrics/batch`: writes time-series points (GPU/node telemetry). Answers
     /// after the points are committed; invalid points are listed in `errors` (all
     /// invalid: [`Error::Api`] 400).
-    pub async fn push_metrics(&self, metrics: &[MetricPoint]) -> Result<MetricsBatchResponse, Error> {
+    pub async fn push_metrics(
+        &self,
+        metrics: &[MetricPoint],
+    ) -> Result<MetricsBatchResponse, Error> {
         #[derive(Serialize)]
         struct Batch<'a> {
             metrics: &'a [MetricPoint],

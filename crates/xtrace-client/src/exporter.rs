@@ -272,7 +272,8 @@ impl Worker {
     async fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
         let max = self.config.max_batch_events.max(1);
         let mut buf: Vec<IngestionEvent> = Vec::with_capacity(max);
-        let mut tick = tokio::time::interval(self.config.flush_interval.max(Duration::from_millis(1)));
+        let mut tick =
+            tokio::time::interval(self.config.flush_interval.max(Duration::from_millis(1)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;
         loop {

@@ -5,7 +5,9 @@
 use chrono::Utc;
 use serde_json::Value;
 
-use crate::events::{new_id, IngestionEvent, ObservationBody, ScoreBody, ScoreValue, TraceBody, Usage};
+use crate::events::{
+    new_id, IngestionEvent, ObservationBody, ScoreBody, ScoreValue, TraceBody, Usage,
+};
 use crate::exporter::Exporter;
 
 impl Exporter {
@@ -67,7 +69,11 @@ impl TraceHandle {
     }
 
     /// Starts a top-level generation of `model`.
-    pub fn generation(&self, name: impl Into<String>, model: impl Into<String>) -> GenerationHandle {
+    pub fn generation(
+        &self,
+        name: impl Into<String>,
+        model: impl Into<String>,
+    ) -> GenerationHandle {
         let mut body = named(name);
         body.model = Some(model.into());
         self.generation_with(body)
@@ -123,7 +129,11 @@ impl SpanHandle {
     }
 
     /// Starts a child generation of `model`.
-    pub fn generation(&self, name: impl Into<String>, model: impl Into<String>) -> GenerationHandle {
+    pub fn generation(
+        &self,
+        name: impl Into<String>,
+        model: impl Into<String>,
+    ) -> GenerationHandle {
         let mut body = named(name);
         body.model = Some(model.into());
         start_generation(&self.exporter, &self.trace_id, Some(&self.id), body)
@@ -241,7 +251,11 @@ fn named(name: impl Into<String>) -> ObservationBody {
     }
 }
 
-fn prepare(mut body: ObservationBody, trace_id: &str, parent: Option<&str>) -> (String, ObservationBody) {
+fn prepare(
+    mut body: ObservationBody,
+    trace_id: &str,
+    parent: Option<&str>,
+) -> (String, ObservationBody) {
     let id = body.id.get_or_insert_with(new_id).clone();
     body.trace_id = Some(trace_id.to_string());
     if body.parent_observation_id.is_none() {
@@ -251,7 +265,12 @@ fn prepare(mut body: ObservationBody, trace_id: &str, parent: Option<&str>) -> (
     (id, body)
 }
 
-fn start_span(ex: &Exporter, trace_id: &str, parent: Option<&str>, body: ObservationBody) -> SpanHandle {
+fn start_span(
+    ex: &Exporter,
+    trace_id: &str,
+    parent: Option<&str>,
+    body: ObservationBody,
+) -> SpanHandle {
     let (id, body) = prepare(body, trace_id, parent);
     ex.enqueue(IngestionEvent::span_create(body));
     SpanHandle {
@@ -276,7 +295,12 @@ fn start_generation(
     }
 }
 
-fn record_event(ex: &Exporter, trace_id: &str, parent: Option<&str>, body: ObservationBody) -> String {
+fn record_event(
+    ex: &Exporter,
+    trace_id: &str,
+    parent: Option<&str>,
+    body: ObservationBody,
+) -> String {
     let (id, body) = prepare(body, trace_id, parent);
     ex.enqueue(IngestionEvent::event(body));
     id
