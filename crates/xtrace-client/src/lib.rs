@@ -121,3 +121,8 @@ pub use prompts::{
     PromptMeta, PromptSelector,
 };
 pub use types::*;
+
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
