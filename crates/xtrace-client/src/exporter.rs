@@ -211,7 +211,7 @@ impl Exporter {
                 };
                 // One line for the first drop, then one per 1000, so a stuck server
                 // cannot flood the log.
-                if n == 1 || n % 1000 == 0 {
+                if n == 1 || n.is_multiple_of(1000) {
                     tracing::warn!(dropped_total = n, "xtrace-client: event dropped ({why})");
                 }
                 false
