@@ -5,6 +5,7 @@ mod helpers;
 mod seed;
 
 mod auth;
+mod client;
 mod comments;
 mod datasets;
 mod filters;

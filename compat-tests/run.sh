@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The README's test command: installs what the tests need, then runs every test.
 #   bash compat-tests/run.sh
-# Unit tests and the integration suite (compat-tests/, against a real PostgreSQL that the
-# suite starts itself, or TEST_DATABASE_URL) run through cargo; the SDK suites in
+# The workspace's default members are the server and crates/xtrace-client, so the
+# plain cargo commands cover both. Unit tests and the integration suite (compat-tests/,
+# against a real PostgreSQL that the suite starts itself, or TEST_DATABASE_URL) run
+# through cargo; the SDK suites in
 # compat-tests/python and compat-tests/js run when their directories exist.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +21,8 @@ fi
 
 cargo build --all-targets --locked
 cargo test --all-targets --locked -- --test-threads "${TEST_THREADS:-8}"
+# `--all-targets` skips doctests; the client crate's documentation examples compile here.
+cargo test --doc --locked -p xtrace-client
 
 for suite in compat-tests/python/run.sh compat-tests/js/run.sh; do
   if [ -f "$suite" ]; then
