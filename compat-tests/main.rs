@@ -4,6 +4,7 @@
 mod helpers;
 mod seed;
 
+mod annotation_queues;
 mod auth;
 mod comments;
 mod datasets;

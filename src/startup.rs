@@ -128,7 +128,18 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(api::tsmetrics::ingest_metrics_batch)
         .service(api::tsmetrics::list_metric_names)
         .service(api::tsmetrics::query_metrics)
-        .service(crate::prom::prometheus_metrics);
+        .service(crate::prom::prometheus_metrics)
+        // Annotation queues.
+        .service(api::annotation_queues::list_queues)
+        .service(api::annotation_queues::create_queue)
+        .service(api::annotation_queues::get_queue)
+        .service(api::annotation_queues::list_queue_items)
+        .service(api::annotation_queues::create_queue_item)
+        .service(api::annotation_queues::get_queue_item)
+        .service(api::annotation_queues::update_queue_item)
+        .service(api::annotation_queues::delete_queue_item)
+        .service(api::annotation_queues::create_queue_assignment)
+        .service(api::annotation_queues::delete_queue_assignment);
 }
 
 /// A built, not yet running, application.

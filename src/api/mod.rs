@@ -1,6 +1,7 @@
 //! HTTP handlers, one module per Langfuse resource. Handlers are thin: extract, call one
 //! store or ingest function, map the result.
 
+pub mod annotation_queues;
 pub mod comments;
 pub mod dataset_items;
 pub mod dataset_runs;

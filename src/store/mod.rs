@@ -1,6 +1,7 @@
 //! The store layer: the only place SQL lives. Plain async functions per table family;
 //! every data function takes the project id as its first data argument.
 
+pub mod annotation_queues;
 pub mod comments;
 pub mod datasets;
 pub mod filter;
