@@ -35,7 +35,14 @@ async fn queues_are_created_listed_and_validated() {
     assert_eq!(s, 200, "{q}");
     assert_eq!(
         keys(&q),
-        ["createdAt", "description", "id", "name", "scoreConfigIds", "updatedAt"]
+        [
+            "createdAt",
+            "description",
+            "id",
+            "name",
+            "scoreConfigIds",
+            "updatedAt"
+        ]
     );
     assert_eq!(q["scoreConfigIds"], json!([cfg]));
     assert_eq!(q["description"], "d");
@@ -92,7 +99,9 @@ async fn queues_are_created_listed_and_validated() {
         json!({"page": 1, "limit": 1, "totalItems": 2, "totalPages": 2})
     );
     let id = q["id"].as_str().unwrap();
-    let (s, got) = app.get(&format!("/api/public/annotation-queues/{id}")).await;
+    let (s, got) = app
+        .get(&format!("/api/public/annotation-queues/{id}"))
+        .await;
     assert_eq!((s, &got), (200, &q));
     let (s, b) = app.get("/api/public/annotation-queues/missing").await;
     assert_eq!(
@@ -125,7 +134,10 @@ async fn queue_items_lifecycle_and_assignments() {
             &json!({"name": "q", "scoreConfigIds": [cfg]}),
         )
         .await;
-    let base = format!("/api/public/annotation-queues/{}", q["id"].as_str().unwrap());
+    let base = format!(
+        "/api/public/annotation-queues/{}",
+        q["id"].as_str().unwrap()
+    );
     let (s, item) = app
         .post(
             &format!("{base}/items"),
@@ -247,8 +259,6 @@ async fn queue_items_lifecycle_and_assignments() {
             .await;
         assert_eq!((s, b), (200, json!({"success": true})));
     }
-    let (s, _) = app
-        .post(&format!("{base}/assignments"), &json!({}))
-        .await;
+    let (s, _) = app.post(&format!("{base}/assignments"), &json!({})).await;
     assert_eq!(s, 400);
 }

@@ -105,6 +105,10 @@ pub struct Config {
     pub metrics_max_points: usize,
     /// `XTRACE_METRICS_TOKEN`: when set, `GET /metrics` (Prometheus) needs `Bearer <token>`.
     pub metrics_token: Option<Secret>,
+    /// `XTRACE_ENCRYPTION_KEY` (Langfuse's `ENCRYPTION_KEY` also accepted): the server secret
+    /// that encrypts stored LLM-connection keys. When unset, one is generated once into
+    /// `<data_dir>/encryption.key`.
+    pub encryption_key: Option<Secret>,
 }
 
 /// A configuration variable that could not be used.
@@ -277,6 +281,9 @@ impl Config {
             metrics_max_series: positive("XTRACE_METRICS_MAX_SERIES", 50, 10_000)? as usize,
             metrics_max_points: positive("XTRACE_METRICS_MAX_POINTS", 1000, 100_000)? as usize,
             metrics_token: get("XTRACE_METRICS_TOKEN").map(Secret),
+            encryption_key: get("XTRACE_ENCRYPTION_KEY")
+                .or_else(|| get("ENCRYPTION_KEY"))
+                .map(Secret),
         })
     }
 }

@@ -139,7 +139,12 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(api::annotation_queues::update_queue_item)
         .service(api::annotation_queues::delete_queue_item)
         .service(api::annotation_queues::create_queue_assignment)
-        .service(api::annotation_queues::delete_queue_assignment);
+        .service(api::annotation_queues::delete_queue_assignment)
+        // LLM connections and feedback.
+        .service(api::llm_connections::list_llm_connections)
+        .service(api::llm_connections::upsert_llm_connection)
+        .service(api::llm_connections::delete_llm_connection)
+        .service(api::feedback::submit_feedback);
 }
 
 /// A built, not yet running, application.

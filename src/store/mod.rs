@@ -4,8 +4,10 @@
 pub mod annotation_queues;
 pub mod comments;
 pub mod datasets;
+pub mod feedback;
 pub mod filter;
 pub mod ingest;
+pub mod llm_connections;
 pub mod media;
 pub mod metrics;
 pub mod metrics_query;
