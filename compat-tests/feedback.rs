@@ -24,7 +24,10 @@ async fn feedback_is_stored_and_validated() {
             .fetch_one(&pool)
             .await
             .unwrap();
-    assert_eq!((target.as_str(), project.as_str()), ("/api/public/traces", "default"));
+    assert_eq!(
+        (target.as_str(), project.as_str()),
+        ("/api/public/traces", "default")
+    );
     for body in [
         json!({"targetType": "blog", "target": "t", "feedback": "f"}),
         json!({"targetType": "docs", "target": "  ", "feedback": "f"}),

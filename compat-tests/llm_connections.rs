@@ -36,7 +36,10 @@ async fn connections_upsert_by_provider_and_never_return_secrets() {
     assert_eq!(c["extraHeaderKeys"], json!(["X-Team"]));
     assert_eq!(c["config"], json!({"useResponsesApi": true}));
     let text = c.to_string();
-    assert!(!text.contains("ABCDEFGH") && !text.contains("team-secret-value"), "{text}");
+    assert!(
+        !text.contains("ABCDEFGH") && !text.contains("team-secret-value"),
+        "{text}"
+    );
 
     // Stored encrypted: the column holds no plaintext and opens under the server secret.
     let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
@@ -49,7 +52,10 @@ async fn connections_upsert_by_provider_and_never_return_secrets() {
     .unwrap();
     assert!(!sealed.contains("ABCDEFGH"));
     let opener = SecretBox::from_secret(secret);
-    assert_eq!(opener.open(&sealed).as_deref(), Some("sk-proj-ABCDEFGH1234"));
+    assert_eq!(
+        opener.open(&sealed).as_deref(),
+        Some("sk-proj-ABCDEFGH1234")
+    );
     let headers: Value = serde_json::from_str(&opener.open(&headers.unwrap()).unwrap()).unwrap();
     assert_eq!(headers, json!({"X-Team": "team-secret-value"}));
     assert_eq!(SecretBox::from_secret("another secret").open(&sealed), None);
@@ -107,7 +113,10 @@ async fn connections_upsert_by_provider_and_never_return_secrets() {
         .await;
     assert_eq!(
         (s, b),
-        (200, json!({"message": "LLM connection successfully deleted"}))
+        (
+            200,
+            json!({"message": "LLM connection successfully deleted"})
+        )
     );
     let (s, b) = app
         .send("DELETE", &path, Some(&app.basic_auth()), None)
