@@ -144,7 +144,11 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(api::llm_connections::list_llm_connections)
         .service(api::llm_connections::upsert_llm_connection)
         .service(api::llm_connections::delete_llm_connection)
-        .service(api::feedback::submit_feedback);
+        .service(api::feedback::submit_feedback)
+        // Experiments and v3 scores.
+        .service(api::experiments::list_experiments)
+        .service(api::experiments::list_experiment_items)
+        .service(api::scores_v3::list_scores_v3)
 }
 
 /// A built, not yet running, application.

@@ -4,6 +4,7 @@
 pub mod annotation_queues;
 pub mod comments;
 pub mod datasets;
+pub mod experiments;
 pub mod feedback;
 pub mod filter;
 pub mod ingest;
