@@ -112,9 +112,7 @@ async fn experiments_are_dataset_runs_with_items_in_range() {
 
     // The range bounds the items counted; fields add metadata and run scores.
     let (s, body) = app
-        .get(&format!(
-            "/api/public/experiments?fromStartTime=2024-06-01T10:30:00Z&toStartTime=2024-06-01T11:30:00Z&fields=core,metadata,scores&name=run%20A"
-        ))
+        .get("/api/public/experiments?fromStartTime=2024-06-01T10:30:00Z&toStartTime=2024-06-01T11:30:00Z&fields=core,metadata,scores&name=run%20A")
         .await;
     assert_eq!(s, 200, "{body}");
     let a = &body["data"][0];
@@ -147,7 +145,10 @@ async fn experiments_are_dataset_runs_with_items_in_range() {
     let (_, p1) = app
         .get(&format!("/api/public/experiments?{FROM}&limit=1"))
         .await;
-    let cursor = p1["meta"]["cursor"].as_str().expect("more pages").to_string();
+    let cursor = p1["meta"]["cursor"]
+        .as_str()
+        .expect("more pages")
+        .to_string();
     let (_, p2) = app
         .get(&format!(
             "/api/public/experiments?{FROM}&limit=1&cursor={cursor}"
@@ -167,7 +168,10 @@ async fn experiment_items_carry_trace_dataset_and_io_fields() {
         .await;
     assert_eq!(s, 200, "{body}");
     let data = body["data"].as_array().unwrap();
-    let traces: Vec<&str> = data.iter().map(|i| i["traceId"].as_str().unwrap()).collect();
+    let traces: Vec<&str> = data
+        .iter()
+        .map(|i| i["traceId"].as_str().unwrap())
+        .collect();
     assert_eq!(traces, ["tb1", "ta2", "ta1"]);
     let b = &data[0];
     assert_eq!(

@@ -7,6 +7,7 @@ mod seed;
 mod annotation_queues;
 mod auth;
 mod comments;
+mod dashboards;
 mod datasets;
 mod experiments;
 mod feedback;

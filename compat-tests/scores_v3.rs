@@ -7,7 +7,8 @@ use crate::helpers::*;
 use crate::seed::*;
 
 async fn seed_scores(seed: &Seed) {
-    seed.trace("t1", "2024-05-01T10:00:00.000Z", json!({})).await;
+    seed.trace("t1", "2024-05-01T10:00:00.000Z", json!({}))
+        .await;
     seed.score(
         "n1",
         "accuracy",
@@ -110,14 +111,20 @@ async fn v3_scores_have_polymorphic_values_and_field_groups() {
         n1["subject"],
         json!({"kind": "observation", "id": "o1", "traceId": "t1"})
     );
-    assert_eq!(body["data"][2]["subject"], json!({"kind": "session", "id": "sess"}));
+    assert_eq!(
+        body["data"][2]["subject"],
+        json!({"kind": "session", "id": "sess"})
+    );
     assert_eq!(body["data"][2]["authorUserId"], "me");
     assert_eq!(body["data"][2]["queueId"], "q1");
     assert_eq!(
         body["data"][1]["subject"],
         json!({"kind": "experiment", "id": "run-1"})
     );
-    assert_eq!(body["data"][0]["subject"], json!({"kind": "trace", "id": "t1"}));
+    assert_eq!(
+        body["data"][0]["subject"],
+        json!({"kind": "trace", "id": "t1"})
+    );
 }
 
 #[tokio::test]

@@ -149,6 +149,20 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(api::experiments::list_experiments)
         .service(api::experiments::list_experiment_items)
         .service(api::scores_v3::list_scores_v3)
+        // Unstable dashboards, widgets and placements.
+        .service(api::dashboards::list_widgets)
+        .service(api::dashboards::create_widget)
+        .service(api::dashboards::get_widget)
+        .service(api::dashboards::update_widget)
+        .service(api::dashboards::delete_widget)
+        .service(api::dashboards::list_dashboards)
+        .service(api::dashboards::create_dashboard)
+        .service(api::dashboards::get_dashboard)
+        .service(api::dashboards::update_dashboard)
+        .service(api::dashboards::delete_dashboard)
+        .service(api::dashboards::add_placement)
+        .service(api::dashboards::update_placement)
+        .service(api::dashboards::delete_placement)
 }
 
 /// A built, not yet running, application.

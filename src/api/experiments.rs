@@ -342,10 +342,7 @@ pub async fn list_experiment_items(
                 );
             }
             if has("metadata") {
-                o.insert(
-                    "metadata".into(),
-                    io::render_metadata(r.metadata.clone()),
-                );
+                o.insert("metadata".into(), io::render_metadata(r.metadata.clone()));
             }
             if has("itemMetadata") {
                 o.insert(

@@ -3,6 +3,7 @@
 
 pub mod annotation_queues;
 pub mod comments;
+pub mod dashboards;
 pub mod dataset_items;
 pub mod dataset_runs;
 pub mod datasets;
@@ -27,6 +28,7 @@ pub mod scores_write;
 pub mod sessions;
 pub mod traces;
 pub mod tsmetrics;
+pub mod unstable;
 
 use serde::Serialize;
 use utoipa::ToSchema;

@@ -166,10 +166,7 @@ fn enum_list(q: &QueryParams, name: &str, allowed: &[&str]) -> Result<Vec<String
 /// The field groups (`core` is always included).
 fn parse_fields(q: &QueryParams) -> Result<Vec<String>, ApiError> {
     let groups = q.fields().unwrap_or_default();
-    if let Some(bad_group) = groups
-        .iter()
-        .find(|g| !FIELD_GROUPS.contains(&g.as_str()))
-    {
+    if let Some(bad_group) = groups.iter().find(|g| !FIELD_GROUPS.contains(&g.as_str())) {
         return Err(bad(
             "fields",
             format!("Invalid field group: {bad_group}. Allowed: details, subject, annotation"),
@@ -239,15 +236,14 @@ fn parse_filter(q: &QueryParams) -> Result<ScoreFilter, ApiError> {
     any_of("datasetRunId", experiment_ids.clone());
 
     if !values.is_empty() {
-        let dt = match data_types.as_slice() {
-            [one] => one.as_str(),
-            _ => {
-                return Err(bad(
+        let dt =
+            match data_types.as_slice() {
+                [one] => one.as_str(),
+                _ => return Err(bad(
                     "value",
                     "value filter requires a single dataType from: NUMERIC, BOOLEAN, CATEGORICAL",
-                ))
-            }
-        };
+                )),
+            };
         let predicate = match dt {
             "NUMERIC" => {
                 let nums = values
@@ -364,7 +360,9 @@ pub async fn list_scores_v3(
         &state.pool,
         &auth.project_id,
         &filter,
-        cursor.as_ref().map(|c| (c.last_timestamp, c.last_id.as_str())),
+        cursor
+            .as_ref()
+            .map(|c| (c.last_timestamp, c.last_id.as_str())),
         limit,
     )
     .await?;

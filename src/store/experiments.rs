@@ -13,7 +13,8 @@ use sqlx::{PgPool, Postgres, QueryBuilder};
 use crate::store::filter::{self, col, Condition, Kind, Table};
 
 /// Run items with everything the experiment lists show, as a derived table `i`.
-const ITEMS: &str = "(select ri.project_id, ri.id, ri.trace_id, ri.dataset_run_id as experiment_id, \
+const ITEMS: &str =
+    "(select ri.project_id, ri.id, ri.trace_id, ri.dataset_run_id as experiment_id, \
     r.name as experiment_name, r.description as experiment_description, \
     r.metadata as experiment_metadata, r.dataset_id, ri.dataset_item_id as experiment_item_id, \
     di.updated_at as experiment_item_version, di.expected_output, \

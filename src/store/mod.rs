@@ -3,6 +3,7 @@
 
 pub mod annotation_queues;
 pub mod comments;
+pub mod dashboards;
 pub mod datasets;
 pub mod experiments;
 pub mod feedback;
