@@ -9,6 +9,7 @@ mod auth;
 mod comments;
 mod dashboards;
 mod datasets;
+mod evaluations;
 mod experiments;
 mod feedback;
 mod filters;

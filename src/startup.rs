@@ -163,6 +163,16 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(api::dashboards::add_placement)
         .service(api::dashboards::update_placement)
         .service(api::dashboards::delete_placement)
+        // Unstable evaluators and evaluation rules (stored; xtrace runs no evaluator).
+        .service(api::evaluations::list_evaluators)
+        .service(api::evaluations::create_evaluator)
+        .service(api::evaluations::get_evaluator)
+        .service(api::evaluations::delete_evaluator)
+        .service(api::evaluations::list_rules)
+        .service(api::evaluations::create_rule)
+        .service(api::evaluations::get_rule)
+        .service(api::evaluations::update_rule)
+        .service(api::evaluations::delete_rule);
 }
 
 /// A built, not yet running, application.

@@ -7,6 +7,7 @@ pub mod dashboards;
 pub mod dataset_items;
 pub mod dataset_runs;
 pub mod datasets;
+pub mod evaluations;
 pub mod experiments;
 pub mod feedback;
 pub mod health;

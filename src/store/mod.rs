@@ -5,6 +5,7 @@ pub mod annotation_queues;
 pub mod comments;
 pub mod dashboards;
 pub mod datasets;
+pub mod evaluations;
 pub mod experiments;
 pub mod feedback;
 pub mod filter;
