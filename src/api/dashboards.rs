@@ -901,7 +901,12 @@ pub async fn add_placement(
         }
         let below = current
             .iter()
-            .map(|c| c["y"].as_i64().unwrap_or(0) + c["height"].as_i64().unwrap_or(0))
+            .map(|c| {
+                c["y"]
+                    .as_i64()
+                    .unwrap_or(0)
+                    .saturating_add(c["height"].as_i64().unwrap_or(0))
+            })
             .max()
             .unwrap_or(0);
         for (key, default) in [("x", 0), ("y", below), ("width", 6), ("height", 6)] {
