@@ -6,6 +6,7 @@ mod seed;
 
 mod annotation_queues;
 mod auth;
+mod bad_input;
 mod comments;
 mod dashboards;
 mod datasets;
