@@ -373,3 +373,130 @@ async fn datasets_are_isolated_per_project() {
     assert_eq!(s, 401);
     assert!(body["message"].is_string());
 }
+
+/// The Langfuse Python SDK 2.x percent-encodes names itself and its HTTP client encodes them
+/// again: `Text with spaces` arrives as `Text%2520with%2520spaces`. Every name-in-path and
+/// name-in-query route finds the dataset/run/prompt, and an exact name containing `%20`
+/// still wins over the decoded reading.
+#[tokio::test]
+async fn names_encoded_twice_by_the_sdk_are_found() {
+    let app = spawn_app().await;
+    let name = "Text with spaces & more";
+    let twice = "Text%2520with%2520spaces%2520%2526%2520more";
+    let d = ok(
+        &app,
+        "POST",
+        "/api/public/v2/datasets",
+        Some(&json!({"name": name})),
+    )
+    .await;
+    let item = ok(
+        &app,
+        "POST",
+        "/api/public/dataset-items",
+        Some(&json!({"datasetName": name, "input": {"q": 1}})),
+    )
+    .await;
+    ok(
+        &app,
+        "POST",
+        "/api/public/dataset-run-items",
+        Some(&json!({"runName": "run one", "datasetItemId": item["id"], "traceId": "t-1"})),
+    )
+    .await;
+    for path in [
+        format!("/api/public/v2/datasets/{twice}"),
+        format!("/api/public/datasets/{twice}"),
+    ] {
+        assert_eq!(ok(&app, "GET", &path, None).await["id"], d["id"], "{path}");
+    }
+    let items = ok(
+        &app,
+        "GET",
+        &format!("/api/public/dataset-items?datasetName={twice}"),
+        None,
+    )
+    .await;
+    assert_eq!(items["data"][0]["id"], item["id"]);
+    let runs = ok(
+        &app,
+        "GET",
+        &format!("/api/public/datasets/{twice}/runs"),
+        None,
+    )
+    .await;
+    assert_eq!(runs["data"][0]["name"], "run one");
+    let run = ok(
+        &app,
+        "GET",
+        &format!("/api/public/datasets/{twice}/runs/run%2520one"),
+        None,
+    )
+    .await;
+    assert_eq!(run["datasetRunItems"][0]["datasetItemId"], item["id"]);
+    let dataset_id = d["id"].as_str().unwrap();
+    let run_items = ok(
+        &app,
+        "GET",
+        &format!("/api/public/dataset-run-items?datasetId={dataset_id}&runName=run%2520one"),
+        None,
+    )
+    .await;
+    assert_eq!(run_items["meta"]["totalItems"], 1);
+
+    // A dataset whose name really is `a%20b` is found by its exact name, not as `a b`.
+    let literal = ok(
+        &app,
+        "POST",
+        "/api/public/v2/datasets",
+        Some(&json!({"name": "a%20b"})),
+    )
+    .await;
+    ok(
+        &app,
+        "POST",
+        "/api/public/v2/datasets",
+        Some(&json!({"name": "a b"})),
+    )
+    .await;
+    let got = ok(&app, "GET", "/api/public/v2/datasets/a%2520b", None).await;
+    assert_eq!(got["id"], literal["id"]);
+    let (s, body) = app.get("/api/public/v2/datasets/nope%2520here").await;
+    assert_eq!(
+        (s, body["message"].as_str()),
+        (404, Some("Dataset not found"))
+    );
+
+    // Prompts: get, label update and delete by the twice-encoded name.
+    let (s, body) = app
+        .post(
+            "/api/public/v2/prompts",
+            &json!({"name": "my prompt", "prompt": "hi", "labels": ["production"]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{body}");
+    let got = ok(&app, "GET", "/api/public/v2/prompts/my%2520prompt", None).await;
+    assert_eq!(got["name"], "my prompt");
+    let patched = ok(
+        &app,
+        "PATCH",
+        "/api/public/v2/prompts/my%2520prompt/versions/1",
+        Some(&json!({"newLabels": ["staging"]})),
+    )
+    .await;
+    assert!(patched["labels"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("staging")));
+    let (s, _) = app
+        .send(
+            "DELETE",
+            "/api/public/v2/prompts/my%2520prompt",
+            Some(&app.basic_auth()),
+            None,
+        )
+        .await;
+    assert_eq!(s, 204);
+    let (s, _) = app.get("/api/public/v2/prompts/my%20prompt").await;
+    assert_eq!(s, 404);
+}

@@ -71,7 +71,8 @@ pub struct Config {
     pub org_id: String,
     /// `LANGFUSE_INIT_ORG_NAME` (default "Default Organization").
     pub org_name: String,
-    /// `RATE_LIMIT_QPS` (default 20, 0 disables): sustained read requests per second per credential.
+    /// `RATE_LIMIT_QPS` (default 0 = no limit, as self-hosted Langfuse): sustained read requests
+    /// per second per credential when set.
     pub rate_limit_qps: u32,
     /// `RATE_LIMIT_BURST` (default 40): bucket size of the read rate limit.
     pub rate_limit_burst: u32,
@@ -110,6 +111,10 @@ pub struct Config {
     pub metrics_max_points: usize,
     /// `XTRACE_METRICS_TOKEN`: when set, `GET /metrics` (Prometheus) needs `Bearer <token>`.
     pub metrics_token: Option<Secret>,
+    /// `XTRACE_ENCRYPTION_KEY` (Langfuse's `ENCRYPTION_KEY` also accepted): the server secret
+    /// that encrypts stored LLM-connection keys. When unset, one is generated once into
+    /// `<data_dir>/encryption.key`.
+    pub encryption_key: Option<Secret>,
 }
 
 /// A configuration variable that could not be used.
@@ -261,7 +266,7 @@ impl Config {
             org_id: get("LANGFUSE_INIT_ORG_ID").unwrap_or_else(|| "default".into()),
             org_name: get("LANGFUSE_INIT_ORG_NAME")
                 .unwrap_or_else(|| "Default Organization".into()),
-            rate_limit_qps: number("RATE_LIMIT_QPS", 20, 1_000_000)? as u32,
+            rate_limit_qps: number("RATE_LIMIT_QPS", 0, 1_000_000)? as u32,
             rate_limit_burst: number("RATE_LIMIT_BURST", 40, 1_000_000)? as u32,
             max_body_bytes: positive("XTRACE_MAX_BODY_BYTES", 16 * 1024 * 1024, 1 << 30)? as usize,
             ingest_max_batch: positive("XTRACE_INGEST_MAX_BATCH", 200, 10_000)? as usize,
@@ -288,6 +293,9 @@ impl Config {
             metrics_max_series: positive("XTRACE_METRICS_MAX_SERIES", 50, 10_000)? as usize,
             metrics_max_points: positive("XTRACE_METRICS_MAX_POINTS", 1000, 100_000)? as usize,
             metrics_token: get("XTRACE_METRICS_TOKEN").map(Secret),
+            encryption_key: get("XTRACE_ENCRYPTION_KEY")
+                .or_else(|| get("ENCRYPTION_KEY"))
+                .map(Secret),
         })
     }
 }
@@ -309,7 +317,7 @@ mod tests {
         let c = cfg(&[]).unwrap();
         assert_eq!(c.bind_addr.to_string(), "127.0.0.1:8742");
         assert_eq!(c.default_project_id, "default");
-        assert_eq!((c.rate_limit_qps, c.rate_limit_burst), (20, 40));
+        assert_eq!((c.rate_limit_qps, c.rate_limit_burst), (0, 40));
         assert!(c.database_url.is_none() && c.api_bearer_token.is_none());
         assert!(c.max_body_bytes >= 4_500_000);
     }

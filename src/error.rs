@@ -65,6 +65,20 @@ pub enum ApiError {
     /// 503: the database cannot be reached.
     #[error("database unavailable")]
     Unavailable,
+    /// An error of the unstable API family (`/api/public/unstable/*`), whose envelope is
+    /// `{"message", "code", "details"?}` (Langfuse
+    /// `web/src/features/public-api/server/unstable-public-api-error-contract.ts`).
+    #[error("{message}")]
+    Unstable {
+        /// HTTP status.
+        status: u16,
+        /// Machine-readable code (`invalid_body`, `resource_not_found`, …).
+        code: &'static str,
+        /// Human-readable message.
+        message: String,
+        /// Structured context (`issues`, `field`, `allowedValues`, …).
+        details: Option<Value>,
+    },
     /// 500: a database error that is not the client's fault.
     #[error(transparent)]
     Database(#[from] sqlx::Error),
@@ -126,6 +140,56 @@ impl ApiError {
         ApiError::NotFound(format!("{kind} {id} not found within authorized project"))
     }
 
+    /// An unstable-API error with `status`, `code` and `message`.
+    pub fn unstable(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::Unstable {
+            status,
+            code,
+            message: message.into(),
+            details: None,
+        }
+    }
+
+    /// This error in the unstable API family's envelope (`{"message","code","details"?}`):
+    /// validation issues become `details.issues`, every other class its code.
+    pub fn into_unstable(self) -> Self {
+        let (status, code) = match &self {
+            ApiError::Unstable { .. } | ApiError::RateLimited { .. } => return self,
+            ApiError::InvalidRequestData(issues) => {
+                return ApiError::Unstable {
+                    status: 400,
+                    code: "invalid_request",
+                    message: "Invalid request data".into(),
+                    details: Some(json!({ "issues": issues })),
+                }
+            }
+            ApiError::InvalidRequest(_) => (400, "invalid_request"),
+            ApiError::Unauthorized { .. } => (401, "authentication_failed"),
+            ApiError::Forbidden { .. } => (403, "access_denied"),
+            ApiError::NotFound(_) | ApiError::RouteNotFound => (404, "resource_not_found"),
+            ApiError::MethodNotAllowed => (405, "method_not_allowed"),
+            ApiError::Conflict(_) => (409, "conflict"),
+            ApiError::PayloadTooLarge { .. } => (413, "invalid_request"),
+            ApiError::Overloaded | ApiError::Unavailable => (503, "internal_error"),
+            ApiError::Database(e) if Self::is_db_unavailable(e) => (503, "internal_error"),
+            ApiError::Database(_) | ApiError::Internal(_) => {
+                tracing::error!(error = ?self, "request failed");
+                return ApiError::unstable(500, "internal_error", "Internal Server Error");
+            }
+        };
+        let message = match &self {
+            ApiError::Unauthorized { reason, .. } => reason.clone(),
+            ApiError::Forbidden { message, .. } => message.clone(),
+            other => other.to_string(),
+        };
+        ApiError::Unstable {
+            status,
+            code,
+            message,
+            details: None,
+        }
+    }
+
     /// Whether this is a database connectivity failure (pool timeout, refused, closed).
     fn is_db_unavailable(e: &sqlx::Error) -> bool {
         matches!(
@@ -184,6 +248,18 @@ impl ApiError {
                 "error": "Ingestion queue is full, retry later"
             }),
             ApiError::Unavailable => json!({"message": "Service Unavailable"}),
+            ApiError::Unstable {
+                code,
+                message,
+                details,
+                ..
+            } => {
+                let mut body = json!({"message": message, "code": code});
+                if let Some(d) = details {
+                    body["details"] = d.clone();
+                }
+                body
+            }
             ApiError::Database(e) if Self::is_db_unavailable(e) => {
                 json!({"message": "Service Unavailable"})
             }
@@ -208,6 +284,9 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Overloaded | ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unstable { status, .. } => {
+                StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST)
+            }
             ApiError::Database(e) if Self::is_db_unavailable(e) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Database(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

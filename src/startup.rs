@@ -128,7 +128,51 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(api::tsmetrics::ingest_metrics_batch)
         .service(api::tsmetrics::list_metric_names)
         .service(api::tsmetrics::query_metrics)
-        .service(crate::prom::prometheus_metrics);
+        .service(crate::prom::prometheus_metrics)
+        // Annotation queues.
+        .service(api::annotation_queues::list_queues)
+        .service(api::annotation_queues::create_queue)
+        .service(api::annotation_queues::get_queue)
+        .service(api::annotation_queues::list_queue_items)
+        .service(api::annotation_queues::create_queue_item)
+        .service(api::annotation_queues::get_queue_item)
+        .service(api::annotation_queues::update_queue_item)
+        .service(api::annotation_queues::delete_queue_item)
+        .service(api::annotation_queues::create_queue_assignment)
+        .service(api::annotation_queues::delete_queue_assignment)
+        // LLM connections and feedback.
+        .service(api::llm_connections::list_llm_connections)
+        .service(api::llm_connections::upsert_llm_connection)
+        .service(api::llm_connections::delete_llm_connection)
+        .service(api::feedback::submit_feedback)
+        // Experiments and v3 scores.
+        .service(api::experiments::list_experiments)
+        .service(api::experiments::list_experiment_items)
+        .service(api::scores_v3::list_scores_v3)
+        // Unstable dashboards, widgets and placements.
+        .service(api::dashboards::list_widgets)
+        .service(api::dashboards::create_widget)
+        .service(api::dashboards::get_widget)
+        .service(api::dashboards::update_widget)
+        .service(api::dashboards::delete_widget)
+        .service(api::dashboards::list_dashboards)
+        .service(api::dashboards::create_dashboard)
+        .service(api::dashboards::get_dashboard)
+        .service(api::dashboards::update_dashboard)
+        .service(api::dashboards::delete_dashboard)
+        .service(api::dashboards::add_placement)
+        .service(api::dashboards::update_placement)
+        .service(api::dashboards::delete_placement)
+        // Unstable evaluators and evaluation rules (stored; xtrace runs no evaluator).
+        .service(api::evaluations::list_evaluators)
+        .service(api::evaluations::create_evaluator)
+        .service(api::evaluations::get_evaluator)
+        .service(api::evaluations::delete_evaluator)
+        .service(api::evaluations::list_rules)
+        .service(api::evaluations::create_rule)
+        .service(api::evaluations::get_rule)
+        .service(api::evaluations::update_rule)
+        .service(api::evaluations::delete_rule);
 }
 
 /// A built, not yet running, application.

@@ -193,3 +193,31 @@ def test_datasets_and_run_items(lf):
 def _nonempty(xs):
     assert xs
     return xs
+
+
+def test_dataset_with_spaces_in_its_name(lf):
+    # The 2.x SDK URL-encodes names itself before httpx encodes them again.
+    require("GET", "/api/public/v2/datasets")
+    name = f"Text with spaces {uuid.uuid4().hex[:6]}"
+    lf.create_dataset(name=name, description="spaces")
+    lf.create_dataset_item(dataset_name=name, input={"q": "a b"}, expected_output="ok")
+    ds = lf.get_dataset(name)
+    assert ds.name == name
+    assert [i.input for i in ds.items] == [{"q": "a b"}]
+    run_name = "run with spaces"
+    with ds.items[0].observe(run_name=run_name) as trace_id:
+        lf.trace(id=trace_id, output="ok")
+    lf.flush()
+    run = eventually(lambda: lf.get_dataset_run(dataset_name=name, dataset_run_name=run_name))
+    assert run.name == run_name
+    assert len(run.dataset_run_items) == 1
+    runs = lf.get_dataset_runs(dataset_name=name)
+    assert [r.name for r in runs.data] == [run_name]
+
+
+def test_prompt_with_spaces_in_its_name(lf):
+    name = f"prompt with spaces {uuid.uuid4().hex[:6]}"
+    lf.create_prompt(name=name, prompt="Hi {{who}}", labels=["production"])
+    prompt = lf.get_prompt(name, cache_ttl_seconds=0)
+    assert prompt.name == name
+    assert prompt.compile(who="there") == "Hi there"

@@ -8,7 +8,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::api::datasets::pagination;
-use crate::api::params::path_segment;
+use crate::api::params::{name_candidates, path_segment};
 use crate::api::{ErrorBody, MessageResponse, MetaResponse};
 use crate::auth::ProjectAuth;
 use crate::domain::time;
@@ -225,7 +225,7 @@ pub async fn list_dataset_items(
     let dataset_id = match &dataset_name {
         None => None,
         Some(name) => Some(
-            store::find_dataset_by_name(&state.pool, &auth.project_id, name)
+            store::find_dataset_by_names(&state.pool, &auth.project_id, &name_candidates(name))
                 .await?
                 .ok_or_else(|| ApiError::NotFound("Dataset not found".into()))?
                 .id,

@@ -10,7 +10,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::api::datasets::{dataset_from_path, pagination, PageQuery};
-use crate::api::params::path_segment;
+use crate::api::params::{name_candidates, path_segment};
 use crate::api::{ErrorBody, MessageResponse, MetaResponse};
 use crate::auth::ProjectAuth;
 use crate::domain::time;
@@ -240,9 +240,14 @@ pub async fn list_dataset_run_items(
     let dataset = store::find_dataset_by_id(&state.pool, &auth.project_id, dataset_id)
         .await?
         .ok_or_else(|| ApiError::NotFound("Dataset not found".into()))?;
-    let run = store::find_run(&state.pool, &auth.project_id, &dataset.id, run_name)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("Dataset run not found".into()))?;
+    let run = store::find_run_by_names(
+        &state.pool,
+        &auth.project_id,
+        &dataset.id,
+        &name_candidates(run_name),
+    )
+    .await?
+    .ok_or_else(|| ApiError::NotFound("Dataset run not found".into()))?;
     let (rows, total) =
         store::list_run_items(&state.pool, &auth.project_id, &run.id, limit, offset).await?;
     Ok(web::Json(PaginatedDatasetRunItems {
@@ -278,9 +283,14 @@ async fn run_from_path(
 ) -> Result<RunRow, ApiError> {
     let dataset = dataset_from_path(state, project_id, req, "datasetName").await?;
     let run_name = path_segment(req, "runName")?;
-    store::find_run(&state.pool, project_id, &dataset.id, &run_name)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("Dataset run not found".into()))
+    store::find_run_by_names(
+        &state.pool,
+        project_id,
+        &dataset.id,
+        &name_candidates(&run_name),
+    )
+    .await?
+    .ok_or_else(|| ApiError::NotFound("Dataset run not found".into()))
 }
 
 /// Get a run with its items.

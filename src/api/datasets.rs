@@ -8,7 +8,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::api::dataset_items::DatasetItem;
-use crate::api::params::path_segment;
+use crate::api::params::{name_candidates, path_segment};
 use crate::api::{ErrorBody, MetaResponse};
 use crate::auth::ProjectAuth;
 use crate::domain::time;
@@ -174,7 +174,7 @@ pub(crate) async fn dataset_from_path(
     seg: &str,
 ) -> Result<DatasetRow, ApiError> {
     let name = path_segment(req, seg)?;
-    store::find_dataset_by_name(&state.pool, project_id, &name)
+    store::find_dataset_by_names(&state.pool, project_id, &name_candidates(&name))
         .await?
         .ok_or_else(|| ApiError::NotFound("Dataset not found".into()))
 }

@@ -2,12 +2,18 @@
 //! store or ingest function, map the result.
 
 pub mod body;
+pub mod annotation_queues;
 pub mod comments;
+pub mod dashboards;
 pub mod dataset_items;
 pub mod dataset_runs;
 pub mod datasets;
+pub mod evaluations;
+pub mod experiments;
+pub mod feedback;
 pub mod health;
 pub mod ingestion;
+pub mod llm_connections;
 pub mod media;
 pub mod metrics;
 pub mod metrics_query;
@@ -19,10 +25,12 @@ pub mod projects;
 pub mod prompts;
 pub mod score_configs;
 pub mod scores;
+pub mod scores_v3;
 pub mod scores_write;
 pub mod sessions;
 pub mod traces;
 pub mod tsmetrics;
+pub mod unstable;
 
 use serde::Serialize;
 use utoipa::ToSchema;

@@ -60,6 +60,25 @@ pub fn path_segment(req: &HttpRequest, name: &str) -> Result<String, ApiError> {
         .ok_or_else(|| ApiError::InvalidRequest(format!("Invalid path parameter: {name}")))
 }
 
+/// The names a client may mean by `name` (already percent-decoded once): `name` itself,
+/// then `name` decoded once more when that differs. The Langfuse Python SDK 2.x
+/// percent-encodes dataset, run and prompt names itself before its HTTP client encodes them
+/// again (`Text with spaces` arrives as `Text%20with%20spaces`); Langfuse's server decodes
+/// name parameters a second time (`queryStringZod` in
+/// `web/src/features/public-api/types/datasets.ts`). Trying the exact name first keeps names
+/// that really contain `%XX` (or a lone `%`, which a second decode would reject) reachable.
+pub fn name_candidates(name: &str) -> Vec<String> {
+    let mut out = vec![name.to_string()];
+    if name.contains('%') {
+        if let Some(again) = percent_decode(name) {
+            if again != name {
+                out.push(again);
+            }
+        }
+    }
+    out
+}
+
 /// Decodes `%XX` escapes; `None` when the result is not UTF-8.
 pub fn percent_decode(s: &str) -> Option<String> {
     let bytes = s.as_bytes();
@@ -359,6 +378,17 @@ mod tests {
         assert_eq!(percent_decode("50%").as_deref(), Some("50%"));
         assert_eq!(percent_decode("%C3%A9t%C3%A9").as_deref(), Some("été"));
         assert_eq!(percent_decode("%FF"), None);
+    }
+
+    #[test]
+    fn name_candidates_add_the_once_more_decoded_name() {
+        assert_eq!(name_candidates("plain name"), ["plain name"]);
+        assert_eq!(
+            name_candidates("Text%20with%20spaces"),
+            ["Text%20with%20spaces", "Text with spaces"]
+        );
+        assert_eq!(name_candidates("50%"), ["50%"]);
+        assert_eq!(name_candidates("bad%FF"), ["bad%FF"]);
     }
 
     fn q(pairs: &[(&str, &str)]) -> QueryParams {

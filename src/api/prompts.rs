@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 
-use crate::api::params::path_segment;
+use crate::api::params::{name_candidates, path_segment};
 use crate::api::{ErrorBody, MetaResponse};
 use crate::auth::ProjectAuth;
 use crate::domain::time;
@@ -508,21 +508,27 @@ pub async fn get_prompt(
             ))
         }
     };
-    let (row, graph) =
-        store::find_resolved_prompt(&state.pool, &auth.project_id, &name, &sel, resolve)
-            .await
-            .map_err(|e| match e {
-                // Only reachable when a stored graph broke after creation (e.g. a child gained
-                // nested references beyond the depth limit); Langfuse answers 500 here.
-                store::CompositionError::Invalid(m) => ApiError::InvalidRequest(m),
-                store::CompositionError::Db(e) => e.into(),
-            })?
-            .ok_or_else(|| {
-                ApiError::NotFound(match &sel {
-                    Selector::Label(l) => format!("Prompt not found: '{name}' with label '{l}'"),
-                    Selector::Version(v) => format!("Prompt not found: '{name}' with version {v}"),
-                })
-            })?;
+    let mut found = None;
+    for candidate in name_candidates(&name) {
+        found =
+            store::find_resolved_prompt(&state.pool, &auth.project_id, &candidate, &sel, resolve)
+                .await
+                .map_err(|e| match e {
+                    // Only reachable when a stored graph broke after creation (e.g. a child gained
+                    // nested references beyond the depth limit); Langfuse answers 500 here.
+                    store::CompositionError::Invalid(m) => ApiError::InvalidRequest(m),
+                    store::CompositionError::Db(e) => ApiError::from(e),
+                })?;
+        if found.is_some() {
+            break;
+        }
+    }
+    let (row, graph) = found.ok_or_else(|| {
+        ApiError::NotFound(match &sel {
+            Selector::Label(l) => format!("Prompt not found: '{name}' with label '{l}'"),
+            Selector::Version(v) => format!("Prompt not found: '{name}' with version {v}"),
+        })
+    })?;
     Ok(web::Json(Prompt::from_row(
         row,
         Some(graph.unwrap_or(Value::Null)),
@@ -619,9 +625,15 @@ pub async fn update_prompt_version(
     if !issues.is_empty() {
         return Err(ApiError::InvalidRequestData(issues));
     }
-    let row = store::update_labels(&state.pool, &auth.project_id, &name, version, &labels)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("Prompt not found: {name}")))?;
+    let mut row = None;
+    for candidate in name_candidates(&name) {
+        row = store::update_labels(&state.pool, &auth.project_id, &candidate, version, &labels)
+            .await?;
+        if row.is_some() {
+            break;
+        }
+    }
+    let row = row.ok_or_else(|| ApiError::NotFound(format!("Prompt not found: {name}")))?;
     Ok(web::Json(Prompt::from_row(row, None)))
 }
 
@@ -640,12 +652,18 @@ pub async fn delete_prompt(
 ) -> Result<HttpResponse, ApiError> {
     let name = path_segment(&req, "promptName")?;
     let sel = selector(&query.version, &query.label)?;
-    let n = store::delete_prompts(&state.pool, &auth.project_id, &name, sel.as_ref())
-        .await
-        .map_err(|e| match e {
-            store::DeleteError::Referenced(m) => ApiError::InvalidRequest(m),
-            store::DeleteError::Db(e) => e.into(),
-        })?;
+    let mut n = 0;
+    for candidate in name_candidates(&name) {
+        n = store::delete_prompts(&state.pool, &auth.project_id, &candidate, sel.as_ref())
+            .await
+            .map_err(|e| match e {
+                store::DeleteError::Referenced(m) => ApiError::InvalidRequest(m),
+                store::DeleteError::Db(e) => ApiError::from(e),
+            })?;
+        if n > 0 {
+            break;
+        }
+    }
     if n == 0 {
         return Err(ApiError::NotFound(format!("Prompt not found: {name}")));
     }

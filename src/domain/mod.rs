@@ -1,5 +1,6 @@
 //! Types shared by the API, ingest and store layers.
 
+pub mod encryption;
 pub mod filter;
 pub mod io;
 pub mod paging;

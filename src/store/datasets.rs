@@ -74,6 +74,23 @@ pub async fn upsert_dataset(
     .await
 }
 
+/// The first dataset among `names` (in that order) that exists, in one query; the API
+/// passes the name as sent and its once-more-decoded form (see `api::params::name_candidates`).
+pub async fn find_dataset_by_names(
+    db: impl PgExecutor<'_>,
+    project_id: &str,
+    names: &[String],
+) -> sqlx::Result<Option<DatasetRow>> {
+    sqlx::query_as(&format!(
+        "select {DATASET_COLUMNS} from datasets where project_id = $1 and name = any($2) \
+         order by array_position($2, name) limit 1"
+    ))
+    .bind(project_id)
+    .bind(names)
+    .fetch_optional(db)
+    .await
+}
+
 /// The dataset named `name`.
 pub async fn find_dataset_by_name(
     db: impl PgExecutor<'_>,
@@ -505,6 +522,24 @@ pub async fn list_runs(
     .fetch_one(pool)
     .await?;
     Ok((rows, total as u64))
+}
+
+/// The first run of the dataset among `names` (in that order) that exists.
+pub async fn find_run_by_names(
+    pool: &PgPool,
+    project_id: &str,
+    dataset_id: &str,
+    names: &[String],
+) -> sqlx::Result<Option<RunRow>> {
+    sqlx::query_as(&format!(
+        "{RUN_SELECT} where r.project_id = $1 and r.dataset_id = $2 and r.name = any($3) \
+         order by array_position($3, r.name) limit 1"
+    ))
+    .bind(project_id)
+    .bind(dataset_id)
+    .bind(names)
+    .fetch_optional(pool)
+    .await
 }
 
 /// The run `name` of the dataset.

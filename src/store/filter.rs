@@ -78,7 +78,8 @@ pub struct Column {
     pub on_trace: bool,
 }
 
-const fn col(name: &'static str, sql: &'static str, kind: Kind) -> Column {
+/// A column of the table itself (not of its trace).
+pub const fn col(name: &'static str, sql: &'static str, kind: Kind) -> Column {
     Column {
         name,
         sql,
@@ -319,6 +320,8 @@ pub enum Predicate {
     ObjectNumber(String, CmpOp, f64),
     /// `is null` / `is not null`.
     Null(NullOp),
+    /// A number column equal to one of the values.
+    NumberIn(Vec<f64>),
 }
 
 /// One resolved condition: a whitelisted column and a predicate.
@@ -669,6 +672,13 @@ fn push_predicate(qb: &mut QueryBuilder<'_, Postgres>, sql: &'static str, p: &Pr
                 .push(" as v) x)")
                 .push(op.sql())
                 .push_bind(*v);
+        }
+        Predicate::NumberIn(vs) => {
+            qb.push("(")
+                .push(sql)
+                .push(" = any(")
+                .push_bind(vs.clone())
+                .push("))");
         }
         Predicate::Null(op) => {
             qb.push(sql).push(match op {

@@ -700,6 +700,20 @@ fn view(version: ApiVersion, name: ViewName) -> View {
     }
 }
 
+/// Dimension names and measures (name, whether a string measure, which takes only
+/// `count` and `uniq`) of a view of the v2 query API; dashboard widgets are checked
+/// against these.
+pub fn catalog(name: ViewName) -> (Vec<&'static str>, Vec<(&'static str, bool)>) {
+    let v = view(ApiVersion::V2, name);
+    (
+        v.dims.iter().map(|d| d.name).collect(),
+        v.measures
+            .iter()
+            .map(|m| (m.name, m.ty == MeasureType::Str))
+            .collect(),
+    )
+}
+
 impl View {
     fn dim(&self, name: &str) -> Option<&'static Dim> {
         self.dims.iter().copied().find(|d| d.name == name)

@@ -189,6 +189,34 @@ pub async fn list_scores(
     .await
 }
 
+/// Up to `limit` scores after the cursor `(timestamp, id)` of the previous page, newest
+/// first (`timestamp desc, id desc`), plus whether more rows follow. Used by the
+/// cursor-paged v3 list with the same conditions as the page-based lists.
+#[tracing::instrument(skip_all, fields(project_id = %project_id))]
+pub async fn list_scores_after(
+    pool: &PgPool,
+    project_id: &str,
+    f: &ScoreFilter,
+    after: Option<(DateTime<Utc>, &str)>,
+    limit: u64,
+) -> Result<(Vec<ScoreRow>, bool), sqlx::Error> {
+    let mut q = sqlx::QueryBuilder::new(format!("select {COLUMNS}{FROM}"));
+    filter::push_where(&mut q, &filter::SCORES, project_id, &f.conditions());
+    if let Some((ts, id)) = after {
+        q.push(" and (s.timestamp, s.id) < (")
+            .push_bind(ts)
+            .push(", ")
+            .push_bind(id.to_string())
+            .push(")");
+    }
+    q.push(" order by s.timestamp desc, s.id desc limit ")
+        .push_bind(limit as i64 + 1);
+    let mut rows = q.build_query_as::<ScoreRow>().fetch_all(pool).await?;
+    let more = rows.len() as u64 > limit;
+    rows.truncate(limit as usize);
+    Ok((rows, more))
+}
+
 /// One score of the project.
 #[tracing::instrument(skip_all, fields(project_id = %project_id))]
 pub async fn find_score(
@@ -218,6 +246,45 @@ pub async fn list_for_trace(
     ))
     .bind(project_id)
     .bind(trace_id)
+    .fetch_all(pool)
+    .await
+}
+
+/// What [`list_latest_per_key`] groups scores by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScoreKey {
+    /// Scores of a trace (or its observations) that are not dataset-run scores.
+    Trace,
+    /// Scores of a dataset run (experiment-level scores).
+    DatasetRun,
+}
+
+/// The newest `per_key` scores of each of `keys` (trace ids or dataset run ids), newest
+/// first within a key.
+#[tracing::instrument(skip_all, fields(project_id = %project_id))]
+pub async fn list_latest_per_key(
+    pool: &PgPool,
+    project_id: &str,
+    key: ScoreKey,
+    keys: &[String],
+    per_key: u64,
+) -> Result<Vec<ScoreRow>, sqlx::Error> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (col, extra) = match key {
+        ScoreKey::Trace => ("s.trace_id", " and s.dataset_run_id is null"),
+        ScoreKey::DatasetRun => ("s.dataset_run_id", ""),
+    };
+    sqlx::query_as::<_, ScoreRow>(&format!(
+        "select * from (select {COLUMNS}, row_number() over (partition by {col} \
+         order by s.timestamp desc, s.id desc) as rn{FROM} \
+         where s.project_id = $1 and {col} = any($2){extra}) x where x.rn <= $3 \
+         order by x.timestamp desc, x.id desc"
+    ))
+    .bind(project_id)
+    .bind(keys)
+    .bind(per_key as i64)
     .fetch_all(pool)
     .await
 }
