@@ -59,6 +59,9 @@ pub enum ApiError {
         /// The configured limit (requests per second).
         limit: u32,
     },
+    /// 503 with `Retry-After`: too many heavy analytic queries are running.
+    #[error("too many analytic queries running")]
+    Busy,
     /// 503 with `Retry-After`: the ingest queue is full; retry later.
     #[error("ingestion queue is full")]
     Overloaded,
@@ -122,6 +125,26 @@ impl ApiError {
         )
     }
 
+    /// The SQLSTATE of a database error, if it is one.
+    fn sqlstate(e: &sqlx::Error) -> Option<String> {
+        match e {
+            sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
+            _ => None,
+        }
+    }
+
+    /// SQLSTATE 57014 (`query_canceled`): the statement ran past `statement_timeout`.
+    fn is_statement_timeout(e: &sqlx::Error) -> bool {
+        Self::sqlstate(e).as_deref() == Some("57014")
+    }
+
+    /// A value PostgreSQL refused: class 22 (data exception: NUL in text, invalid byte
+    /// sequence, out-of-range number or date, unsupported `\u0000` in JSON) or 54000 (a
+    /// value too large to index). These come from what the client sent, so they are 400s.
+    fn is_bad_value(e: &sqlx::Error) -> bool {
+        Self::sqlstate(e).is_some_and(|c| c.starts_with("22") || c == "54000")
+    }
+
     fn body(&self) -> Value {
         match self {
             ApiError::InvalidRequest(m) => json!({"message": m, "error": "InvalidRequestError"}),
@@ -172,8 +195,27 @@ impl ApiError {
                 "error": "Ingestion queue is full, retry later"
             }),
             ApiError::Unavailable => json!({"message": "Service Unavailable"}),
+            ApiError::Busy => json!({
+                "message": "Too many analytic queries are running (XTRACE_MAX_HEAVY_QUERIES); retry later",
+                "error": "ServiceUnavailableError"
+            }),
             ApiError::Database(e) if Self::is_db_unavailable(e) => {
                 json!({"message": "Service Unavailable"})
+            }
+            ApiError::Database(e) if Self::is_statement_timeout(e) => json!({
+                "message": "The query took longer than the configured statement timeout \
+                            (XTRACE_STATEMENT_TIMEOUT_MS); narrow the time range or filters",
+                "error": "QueryTimeoutError"
+            }),
+            ApiError::Database(e) if Self::is_bad_value(e) => {
+                let detail = match e {
+                    sqlx::Error::Database(db) => db.message().to_string(),
+                    _ => String::new(),
+                };
+                json!({
+                    "message": format!("Invalid request: a value cannot be stored or compared ({detail})"),
+                    "error": "InvalidRequestError"
+                })
             }
             ApiError::Database(_) | ApiError::Internal(_) => {
                 json!({"message": "Internal Server Error", "error": "An unknown error occurred"})
@@ -195,16 +237,24 @@ impl ResponseError for ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Overloaded | ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Overloaded | ApiError::Unavailable | ApiError::Busy => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Database(e) if Self::is_db_unavailable(e) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Database(e) if Self::is_statement_timeout(e) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ApiError::Database(e) if Self::is_bad_value(e) => StatusCode::BAD_REQUEST,
             ApiError::Database(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
-        if status.is_server_error() {
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!(error = ?self, "request failed");
+        } else if status.is_server_error() {
+            tracing::warn!(error = %self, "request refused under load");
         }
         let mut res = HttpResponse::build(status);
         match self {
@@ -216,7 +266,7 @@ impl ResponseError for ApiError {
                     .insert_header(("X-RateLimit-Limit", limit.to_string()))
                     .insert_header(("X-RateLimit-Remaining", "0"));
             }
-            ApiError::Overloaded | ApiError::Unavailable => {
+            ApiError::Overloaded | ApiError::Unavailable | ApiError::Busy => {
                 res.insert_header((header::RETRY_AFTER, "1"));
             }
             ApiError::Database(e) if Self::is_db_unavailable(e) => {

@@ -33,6 +33,9 @@ pub enum OtelError {
     /// The body cannot be used (content type, gzip, decoding, structure).
     #[error(transparent)]
     Decode(#[from] DecodeError),
+    /// The export would exceed a mapping budget (flattened attribute elements).
+    #[error(transparent)]
+    Budget(#[from] otel::BudgetError),
     /// Header `x-langfuse-ingestion-version` is not an integer ≤ 4.
     #[error("Invalid x-langfuse-ingestion-version header")]
     IngestionVersion,
@@ -45,7 +48,9 @@ impl ResponseError for OtelError {
     fn status_code(&self) -> StatusCode {
         match self {
             OtelError::Decode(DecodeError::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
-            OtelError::Decode(_) | OtelError::IngestionVersion => StatusCode::BAD_REQUEST,
+            OtelError::Decode(_) | OtelError::Budget(_) | OtelError::IngestionVersion => {
+                StatusCode::BAD_REQUEST
+            }
             OtelError::Api(e) => e.status_code(),
         }
     }
@@ -127,6 +132,7 @@ pub async fn export_traces(
     let encoding = Encoding::from_content_type(header_str(&req, header::CONTENT_TYPE))
         .ok_or(DecodeError::InvalidContentType)?;
     let export = decode::decode(encoding, &body)?;
+    otel::check_budget(&export)?;
     let events = otel::export_to_events(&export, chrono::Utc::now());
     if !events.is_empty() {
         let answer = ingest::submit(&state, &auth.project_id, events, Access::Full).await?;

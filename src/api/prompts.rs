@@ -446,7 +446,12 @@ pub async fn create_prompt(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let new = validate_create(body.into_inner())?;
-    let row = store::create_prompt(&state.pool, &auth.project_id, new)
+    let row = store::create_prompt(
+        &state.pool,
+        &auth.project_id,
+        new,
+        state.config.prompt_limits,
+    )
         .await
         .map_err(|e| match e {
             store::CreateError::TypeMismatch(ty) => ApiError::InvalidRequest(format!(
@@ -508,21 +513,27 @@ pub async fn get_prompt(
             ))
         }
     };
-    let (row, graph) =
-        store::find_resolved_prompt(&state.pool, &auth.project_id, &name, &sel, resolve)
-            .await
-            .map_err(|e| match e {
-                // Only reachable when a stored graph broke after creation (e.g. a child gained
-                // nested references beyond the depth limit); Langfuse answers 500 here.
-                store::CompositionError::Invalid(m) => ApiError::InvalidRequest(m),
-                store::CompositionError::Db(e) => e.into(),
-            })?
-            .ok_or_else(|| {
-                ApiError::NotFound(match &sel {
-                    Selector::Label(l) => format!("Prompt not found: '{name}' with label '{l}'"),
-                    Selector::Version(v) => format!("Prompt not found: '{name}' with version {v}"),
-                })
-            })?;
+    let (row, graph) = store::find_resolved_prompt(
+        &state.pool,
+        &auth.project_id,
+        &name,
+        &sel,
+        resolve,
+        state.config.prompt_limits,
+    )
+    .await
+    .map_err(|e| match e {
+        // Only reachable when a stored graph broke after creation (e.g. a child gained
+        // nested references beyond the depth limit); Langfuse answers 500 here.
+        store::CompositionError::Invalid(m) => ApiError::InvalidRequest(m),
+        store::CompositionError::Db(e) => e.into(),
+    })?
+    .ok_or_else(|| {
+        ApiError::NotFound(match &sel {
+            Selector::Label(l) => format!("Prompt not found: '{name}' with label '{l}'"),
+            Selector::Version(v) => format!("Prompt not found: '{name}' with version {v}"),
+        })
+    })?;
     Ok(web::Json(Prompt::from_row(
         row,
         Some(graph.unwrap_or(Value::Null)),
