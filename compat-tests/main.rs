@@ -9,6 +9,7 @@ mod comments;
 mod datasets;
 mod filters;
 mod health;
+mod hostile;
 mod ingestion;
 mod lifecycle;
 mod media;
