@@ -59,7 +59,11 @@ async fn raw(
         .await
         .expect("body within bound")
         .unwrap_or_default();
-    assert!(started.elapsed() < BOUND, "{path} took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < BOUND,
+        "{path} took {:?}",
+        started.elapsed()
+    );
     (status, text)
 }
 
@@ -86,7 +90,10 @@ async fn assert_healthy(app: &TestApp) {
     let (status, _) = raw(app, "GET", "/api/public/health", &[], None).await;
     assert_eq!(status, 200, "health after hostile input");
     let (status, body) = authed(app, "GET", "/api/public/traces?limit=1", "text/plain", None).await;
-    assert_eq!(status, 200, "authenticated read after hostile input: {body}");
+    assert_eq!(
+        status, 200,
+        "authenticated read after hostile input: {body}"
+    );
 }
 
 /// A 4xx body must be JSON with a message, as Langfuse answers.
@@ -129,8 +136,14 @@ async fn deep_invalid_and_non_utf8_json_bodies_get_400s() {
         ("garbage", b"\x00\x01\x02not json at all".to_vec()),
         ("invalid utf-8", b"{\"name\": \"\xff\xfe\xfd\"}".to_vec()),
         ("lone surrogate", br#"{"name": "\ud800"}"#.to_vec()),
-        ("NaN literal", br#"{"name": NaN, "value": Infinity}"#.to_vec()),
-        ("huge number", br#"{"name": "x", "value": 1e999999}"#.to_vec()),
+        (
+            "NaN literal",
+            br#"{"name": NaN, "value": Infinity}"#.to_vec(),
+        ),
+        (
+            "huge number",
+            br#"{"name": "x", "value": 1e999999}"#.to_vec(),
+        ),
         ("empty", Vec::new()),
     ];
     for route in JSON_ROUTES {
@@ -191,8 +204,13 @@ async fn nan_infinity_and_out_of_range_values_inside_events_are_refused_or_store
         "limit=-1",
         "page=0&limit=0",
     ] {
-        for route in ["/api/public/traces", "/api/public/observations", "/api/public/v2/scores"] {
-            let (status, text) = authed(&app, "GET", &format!("{route}?{q}"), "text/plain", None).await;
+        for route in [
+            "/api/public/traces",
+            "/api/public/observations",
+            "/api/public/v2/scores",
+        ] {
+            let (status, text) =
+                authed(&app, "GET", &format!("{route}?{q}"), "text/plain", None).await;
             check(Class::NotServer, status, &format!("{route}?{q}"));
             assert_langfuse_error(status, &text, q);
         }
@@ -236,20 +254,59 @@ async fn nul_bytes_in_query_params_path_ids_and_json_strings_never_answer_500() 
     }
     let nul = "a\u{0}b";
     let writes = [
-        ("/api/public/v2/prompts", json!({"name": "p-nul", "type": "text", "prompt": nul, "labels": [], "config": {"k": nul}})),
-        ("/api/public/v2/prompts", json!({"name": nul, "type": "text", "prompt": "x"})),
-        ("/api/public/v2/datasets", json!({"name": "d-nul", "description": nul, "metadata": {"m": nul}})),
+        (
+            "/api/public/v2/prompts",
+            json!({"name": "p-nul", "type": "text", "prompt": nul, "labels": [], "config": {"k": nul}}),
+        ),
+        (
+            "/api/public/v2/prompts",
+            json!({"name": nul, "type": "text", "prompt": "x"}),
+        ),
+        (
+            "/api/public/v2/datasets",
+            json!({"name": "d-nul", "description": nul, "metadata": {"m": nul}}),
+        ),
         ("/api/public/v2/datasets", json!({"name": nul})),
-        ("/api/public/dataset-items", json!({"datasetName": "d-nul", "input": {"q": nul}, "expectedOutput": nul, "metadata": [nul]})),
-        ("/api/public/dataset-items", json!({"datasetName": nul, "input": 1})),
-        ("/api/public/dataset-run-items", json!({"runName": nul, "datasetItemId": nul, "traceId": nul})),
-        ("/api/public/score-configs", json!({"name": nul, "dataType": "NUMERIC", "description": nul})),
-        ("/api/public/comments", json!({"projectId": "default", "objectType": "TRACE", "objectId": nul, "content": nul})),
-        ("/api/public/scores", json!({"traceId": nul, "name": nul, "value": 1, "comment": nul})),
-        ("/api/public/models", json!({"modelName": nul, "matchPattern": "(?i)^x$", "unit": "TOKENS"})),
-        ("/api/public/media", json!({"traceId": nul, "contentType": "image/png", "contentLength": 1, "sha256Hash": nul, "field": "input"})),
-        ("/api/public/ingestion", json!({"batch": [{"id": nul, "timestamp": "2024-01-01T00:00:00Z", "type": "trace-create", "body": {"id": nul, "name": nul, "metadata": {nul: nul}}}]})),
-        ("/v1/metrics/batch", json!({"metrics": [{"name": nul, "labels": {nul: nul}, "value": 1, "timestamp": "2024-01-01T00:00:00Z"}]})),
+        (
+            "/api/public/dataset-items",
+            json!({"datasetName": "d-nul", "input": {"q": nul}, "expectedOutput": nul, "metadata": [nul]}),
+        ),
+        (
+            "/api/public/dataset-items",
+            json!({"datasetName": nul, "input": 1}),
+        ),
+        (
+            "/api/public/dataset-run-items",
+            json!({"runName": nul, "datasetItemId": nul, "traceId": nul}),
+        ),
+        (
+            "/api/public/score-configs",
+            json!({"name": nul, "dataType": "NUMERIC", "description": nul}),
+        ),
+        (
+            "/api/public/comments",
+            json!({"projectId": "default", "objectType": "TRACE", "objectId": nul, "content": nul}),
+        ),
+        (
+            "/api/public/scores",
+            json!({"traceId": nul, "name": nul, "value": 1, "comment": nul}),
+        ),
+        (
+            "/api/public/models",
+            json!({"modelName": nul, "matchPattern": "(?i)^x$", "unit": "TOKENS"}),
+        ),
+        (
+            "/api/public/media",
+            json!({"traceId": nul, "contentType": "image/png", "contentLength": 1, "sha256Hash": nul, "field": "input"}),
+        ),
+        (
+            "/api/public/ingestion",
+            json!({"batch": [{"id": nul, "timestamp": "2024-01-01T00:00:00Z", "type": "trace-create", "body": {"id": nul, "name": nul, "metadata": {nul: nul}}}]}),
+        ),
+        (
+            "/v1/metrics/batch",
+            json!({"metrics": [{"name": nul, "labels": {nul: nul}, "value": 1, "timestamp": "2024-01-01T00:00:00Z"}]}),
+        ),
     ];
     for (route, body) in writes {
         let (status, text) = authed(
@@ -289,7 +346,10 @@ async fn sql_metacharacters_in_ids_and_filters_are_plain_data() {
             format!("/api/public/v2/scores?name={enc}"),
             format!(
                 "/api/public/traces?filter={}",
-                urlencode(&json!([{"type": "string", "column": "name", "operator": "=", "value": e}]).to_string())
+                urlencode(
+                    &json!([{"type": "string", "column": "name", "operator": "=", "value": e}])
+                        .to_string()
+                )
             ),
         ] {
             let (status, text) = authed(&app, "GET", &path, "text/plain", None).await;
@@ -329,7 +389,11 @@ async fn huge_strings_and_batches_are_bounded() {
         Some(batch.to_string().into_bytes()),
     )
     .await;
-    check(Class::NotServer, status, &format!("huge strings: {text:.300}"));
+    check(
+        Class::NotServer,
+        status,
+        &format!("huge strings: {text:.300}"),
+    );
     // A huge batch of small events.
     let events: Vec<Value> = (0..10_000)
         .map(|i| {
@@ -398,14 +462,21 @@ async fn garbage_and_sparse_otlp_exports_are_refused_quickly() {
     let app = spawn_app().await;
     const OTLP: &str = "/api/public/otel/v1/traces";
     for (ct, body) in [
-        ("application/x-protobuf", b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\x0f".to_vec()),
+        (
+            "application/x-protobuf",
+            b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\x0f".to_vec(),
+        ),
         ("application/x-protobuf", vec![0x0a; 4096]),
         ("application/json", b"{\"resourceSpans\": 7}".to_vec()),
         ("application/json", b"\xff\xfe".to_vec()),
         ("application/json", ("[".repeat(10_000)).into_bytes()),
     ] {
         let (status, text) = authed(&app, "POST", OTLP, ct, Some(body)).await;
-        check(Class::Client, status, &format!("garbage OTLP {ct}: {text:.200}"));
+        check(
+            Class::Client,
+            status,
+            &format!("garbage OTLP {ct}: {text:.200}"),
+        );
     }
     // The flattened-attribute bomb: each key asks for thousands of array slots.
     let attrs: Vec<KeyValue> = (0..2_000)
@@ -439,7 +510,11 @@ async fn garbage_and_sparse_otlp_exports_are_refused_quickly() {
         Some(export(spans).encode_to_vec()),
     )
     .await;
-    check(Class::NotServer, status, &format!("20k traces: {text:.200}"));
+    check(
+        Class::NotServer,
+        status,
+        &format!("20k traces: {text:.200}"),
+    );
     assert_healthy(&app).await;
 }
 
@@ -495,15 +570,26 @@ async fn prompt_references_beyond_the_budget_are_refused() {
 async fn random_http_methods_get_404_or_405_and_add_no_metric_series() {
     let app = spawn_app().await;
     for m in ["FOO1", "FOO2", "PROPFIND", "BREW", "PATCH", "TRACE"] {
-        for path in ["/api/public/traces", "/api/public/ingestion", "/nope", "/api/public/v2/prompts/x"] {
+        for path in [
+            "/api/public/traces",
+            "/api/public/ingestion",
+            "/nope",
+            "/api/public/v2/prompts/x",
+        ] {
             let (status, text) = authed(&app, m, path, "text/plain", None).await;
             check(Class::Client, status, &format!("{m} {path}"));
             assert_langfuse_error(status, &text, m);
         }
     }
     let (_, metrics) = raw(&app, "GET", "/metrics", &[], None).await;
-    assert!(!metrics.contains("FOO1") && !metrics.contains("BREW"), "method labels bounded");
-    assert!(metrics.contains("method=\"OTHER\""), "extension methods counted as OTHER");
+    assert!(
+        !metrics.contains("FOO1") && !metrics.contains("BREW"),
+        "method labels bounded"
+    );
+    assert!(
+        metrics.contains("method=\"OTHER\""),
+        "extension methods counted as OTHER"
+    );
     assert_healthy(&app).await;
 }
 
@@ -562,8 +648,14 @@ async fn failed_authentication_is_rate_limited_per_address_and_valid_keys_are_no
         }
     }
     assert_eq!(statuses[0], 401);
-    assert!(statuses.contains(&429), "429 after the threshold: {statuses:?}");
-    assert!(statuses.iter().all(|s| *s == 401 || *s == 429), "{statuses:?}");
+    assert!(
+        statuses.contains(&429),
+        "429 after the threshold: {statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 401 || *s == 429),
+        "{statuses:?}"
+    );
     // The valid key is not slowed from the same address.
     let started = Instant::now();
     for _ in 0..5 {
@@ -582,7 +674,10 @@ async fn expired_keys_stop_authenticating_and_operator_secrets_are_argon2_hashed
             .fetch_one(&pool)
             .await
             .unwrap();
-    assert!(stored.starts_with(b"$argon2id$"), "configured secret uses argon2");
+    assert!(
+        stored.starts_with(b"$argon2id$"),
+        "configured secret uses argon2"
+    );
     let (_, pk, sk) = create_project_with_key(&app, "expiring").await;
     let generated: Vec<u8> =
         sqlx::query_scalar("select secret_hash from api_keys where public_key = $1")
@@ -592,15 +687,27 @@ async fn expired_keys_stop_authenticating_and_operator_secrets_are_argon2_hashed
             .unwrap();
     assert_eq!(generated.len(), 32, "generated secrets keep the fast hash");
     let auth = basic(&pk, &sk);
-    assert_eq!(app.send("GET", "/api/public/traces", Some(&auth), None).await.0, 200);
-    sqlx::query("update api_keys set expires_at = now() - interval '1 second' where public_key = $1")
-        .bind(&pk)
-        .execute(&pool)
-        .await
-        .unwrap();
+    assert_eq!(
+        app.send("GET", "/api/public/traces", Some(&auth), None)
+            .await
+            .0,
+        200
+    );
+    sqlx::query(
+        "update api_keys set expires_at = now() - interval '1 second' where public_key = $1",
+    )
+    .bind(&pk)
+    .execute(&pool)
+    .await
+    .unwrap();
     // Creating a key clears the key cache, so the expiry is seen at once.
     create_project_with_key(&app, "other").await;
-    assert_eq!(app.send("GET", "/api/public/traces", Some(&auth), None).await.0, 401);
+    assert_eq!(
+        app.send("GET", "/api/public/traces", Some(&auth), None)
+            .await
+            .0,
+        401
+    );
     assert_eq!(app.get("/api/public/traces").await.0, 200);
 }
 
@@ -608,7 +715,9 @@ async fn expired_keys_stop_authenticating_and_operator_secrets_are_argon2_hashed
 async fn a_read_past_the_statement_timeout_answers_503_with_a_clear_message() {
     use actix_web::ResponseError;
     let url = fresh_database().await;
-    let pool = xtrace::db::connect_with_timeout(&url, 1, 100).await.unwrap();
+    let pool = xtrace::db::connect_with_timeout(&url, 1, 100)
+        .await
+        .unwrap();
     let e = sqlx::query("select pg_sleep(2)")
         .execute(&pool)
         .await
@@ -619,10 +728,16 @@ async fn a_read_past_the_statement_timeout_answers_503_with_a_clear_message() {
     let body = actix_web::body::to_bytes(res.into_body()).await.unwrap();
     let v: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(v["error"], "QueryTimeoutError");
-    assert!(v["message"].as_str().unwrap().contains("XTRACE_STATEMENT_TIMEOUT_MS"));
+    assert!(v["message"]
+        .as_str()
+        .unwrap()
+        .contains("XTRACE_STATEMENT_TIMEOUT_MS"));
     // The write pool has no timeout.
     let writes = xtrace::db::connect(&url, 1).await.unwrap();
-    sqlx::query("select pg_sleep(0.3)").execute(&writes).await.unwrap();
+    sqlx::query("select pg_sleep(0.3)")
+        .execute(&writes)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -632,7 +747,10 @@ async fn cors_allows_any_origin_by_default_and_only_listed_ones_when_configured(
             .request(reqwest::Method::OPTIONS, app.url("/api/public/scores"))
             .header("Origin", origin)
             .header("Access-Control-Request-Method", "POST")
-            .header("Access-Control-Request-Headers", "authorization,content-type")
+            .header(
+                "Access-Control-Request-Headers",
+                "authorization,content-type",
+            )
             .send()
     };
     let open = spawn_app().await;

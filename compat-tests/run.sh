@@ -20,7 +20,7 @@ fi
 cargo build --all-targets --locked
 cargo test --all-targets --locked -- --test-threads "${TEST_THREADS:-8}"
 
-for suite in compat-tests/python/run.sh compat-tests/js/run.sh; do
+for suite in compat-tests/python/run.sh compat-tests/js/run.sh compat-tests/fuzz/run.sh; do
   if [ -f "$suite" ]; then
     echo "== $suite"
     bash "$suite"
