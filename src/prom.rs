@@ -270,7 +270,7 @@ pub async fn record_requests(
         .request()
         .match_pattern()
         .unwrap_or_else(|| "unmatched".into());
-    global().observe_request(&method, &route, res.status().as_u16(), started.elapsed());
+    global().observe_request(method, &route, res.status().as_u16(), started.elapsed());
     Ok(res)
 }
 

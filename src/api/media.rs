@@ -324,7 +324,7 @@ fn validate_create(b: &GetMediaUploadUrlRequest) -> Result<MediaLink, ApiError> 
 pub async fn create_media(
     auth: ProjectAuth,
     req: HttpRequest,
-    body: web::Json<GetMediaUploadUrlRequest>,
+    body: crate::api::params::CleanJson<GetMediaUploadUrlRequest>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let link = validate_create(&body)?;
@@ -368,7 +368,7 @@ pub async fn create_media(
 pub async fn patch_media(
     auth: ProjectAuth,
     req: HttpRequest,
-    body: web::Json<PatchMediaBody>,
+    body: crate::api::params::CleanJson<PatchMediaBody>,
     state: web::Data<AppState>,
 ) -> Result<web::Json<MessageResponse>, ApiError> {
     let id = path_segment(&req, "mediaId")?;

@@ -533,7 +533,7 @@ pub async fn get_model(
 #[post("/api/public/models")]
 pub async fn create_model(
     auth: ProjectAuth,
-    body: web::Json<CreateModelRequest>,
+    body: crate::api::params::CleanJson<CreateModelRequest>,
     state: web::Data<AppState>,
 ) -> Result<web::Json<Model>, ApiError> {
     validate(&body)?;

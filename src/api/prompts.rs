@@ -442,7 +442,7 @@ fn validate_create(body: CreatePromptRequest) -> Result<store::NewPrompt, ApiErr
 #[post("/api/public/v2/prompts")]
 pub async fn create_prompt(
     auth: ProjectAuth,
-    body: web::Json<CreatePromptRequest>,
+    body: crate::api::params::CleanJson<CreatePromptRequest>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let new = validate_create(body.into_inner())?;
@@ -602,7 +602,7 @@ pub async fn list_prompts(
 pub async fn update_prompt_version(
     auth: ProjectAuth,
     req: HttpRequest,
-    body: web::Json<UpdatePromptRequest>,
+    body: crate::api::params::CleanJson<UpdatePromptRequest>,
     state: web::Data<AppState>,
 ) -> Result<web::Json<Prompt>, ApiError> {
     let name = path_segment(&req, "name")?;
