@@ -100,7 +100,6 @@ pub struct Model {
     /// `openai` or `claude`.
     pub tokenizer_id: Option<String>,
     /// Tokenizer settings.
-    #[schema(value_type = Object)]
     pub tokenizer_config: Option<Value>,
     /// True for global models.
     pub is_langfuse_managed: bool,

@@ -33,7 +33,6 @@ pub struct Prompt {
     /// `API`.
     pub created_by: String,
     /// A string (text) or an array of messages and placeholders (chat).
-    #[schema(value_type = Object)]
     pub prompt: Value,
     /// Name.
     pub name: String,
@@ -91,7 +90,6 @@ pub struct CreatePromptRequest {
     /// Name; `/` creates folders.
     pub name: Option<Value>,
     /// A string (text) or an array of `{role, content}` / `{type:"placeholder", name}` (chat).
-    #[schema(value_type = Object)]
     pub prompt: Option<Value>,
     /// `text` (default) or `chat`.
     pub r#type: Option<Value>,
