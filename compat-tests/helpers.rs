@@ -125,14 +125,25 @@ pub async fn spawn_app_on(database_url: &str, vars: &[(&str, &str)]) -> TestApp 
         .expect("application builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
-    TestApp {
+    let app = TestApp {
         address,
         public_key: env.get("XTRACE_PUBLIC_KEY").cloned().unwrap_or_default(),
         secret_key: env.get("XTRACE_SECRET_KEY").cloned().unwrap_or_default(),
         bearer_token: env.get("API_BEARER_TOKEN").cloned().unwrap_or_default(),
         client: reqwest::Client::new(),
         database_url: database_url.to_string(),
+    };
+    // The configured secret is argon2-hashed: verify it once now, so timing-sensitive tests
+    // do not race the first (slow) verification.
+    if !app.public_key.is_empty() {
+        let _ = app
+            .client
+            .get(app.url("/api/public/projects"))
+            .header("Authorization", app.basic_auth())
+            .send()
+            .await;
     }
+    app
 }
 
 /// `Basic base64(pk:sk)`.

@@ -16,6 +16,7 @@ mod experiments;
 mod feedback;
 mod filters;
 mod health;
+mod hostile;
 mod ingestion;
 mod lifecycle;
 mod llm_connections;

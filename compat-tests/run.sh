@@ -24,7 +24,7 @@ cargo test --all-targets --locked -- --test-threads "${TEST_THREADS:-8}"
 # `--all-targets` skips doctests; the client crate's documentation examples compile here.
 cargo test --doc --locked -p xtrace-client
 
-for suite in compat-tests/python/run.sh compat-tests/js/run.sh; do
+for suite in compat-tests/python/run.sh compat-tests/js/run.sh compat-tests/fuzz/run.sh; do
   if [ -f "$suite" ]; then
     echo "== $suite"
     bash "$suite"

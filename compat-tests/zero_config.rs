@@ -150,11 +150,20 @@ async fn zero_config_start_runs_its_own_postgres_keeps_credentials_and_stops_cle
         "PostgreSQL was stopped with xtrace"
     );
 
-    // A restart keeps the credentials and the data.
+    // A restart keeps the credentials and the data, and prints no secret again.
     let mut child = xtrace(&vars).stdout(Stdio::piped()).spawn().unwrap();
     let banner = read_banner(&mut child);
     assert_eq!(value_of(&banner, "LANGFUSE_PUBLIC_KEY"), pk);
-    assert_eq!(value_of(&banner, "API_BEARER_TOKEN"), token);
+    let text = banner.join("\n");
+    assert!(
+        !text.contains(&token) && !text.contains(&sk),
+        "secrets printed again: {text}"
+    );
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data_dir.join("credentials.json")).unwrap())
+            .unwrap();
+    assert_eq!(file["bearerToken"], token.as_str());
+    assert_eq!(file["secretKey"], sk.as_str());
     // A new client: the old one's pooled connections died with the first server.
     let client = reqwest::Client::new();
     let res = client

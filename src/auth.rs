@@ -8,7 +8,7 @@
 //! Handlers take one of the extractors below in their signature, so a handler cannot
 //! forget the project scope: [`ProjectAuth`], [`ScoreAuth`], [`AdminAuth`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Mutex, RwLock};
@@ -85,8 +85,12 @@ impl Principal {
 /// Why authentication failed.
 #[derive(Debug)]
 enum AuthFailure {
-    /// 401 with this reason.
+    /// 401 with this reason (malformed or missing header: not counted as a guess).
     Invalid(&'static str),
+    /// 401 with this reason: credentials were presented and are wrong (counted).
+    Credentials(&'static str),
+    /// The client address is over its failure limit and nothing cached vouches for it.
+    Blocked,
     /// The database could not be asked.
     Unavailable(sqlx::Error),
 }
@@ -98,7 +102,7 @@ fn unauthorized_with_error_key(path: &str) -> bool {
 
 fn unauthorized(req: &HttpRequest, failure: AuthFailure) -> ApiError {
     match failure {
-        AuthFailure::Invalid(reason) => ApiError::Unauthorized {
+        AuthFailure::Invalid(reason) | AuthFailure::Credentials(reason) => ApiError::Unauthorized {
             reason: reason.into(),
             with_error_key: unauthorized_with_error_key(req.path()),
         },
@@ -106,6 +110,10 @@ fn unauthorized(req: &HttpRequest, failure: AuthFailure) -> ApiError {
             tracing::warn!(error = %e, "database unavailable during authentication");
             ApiError::Unavailable
         }
+        AuthFailure::Blocked => ApiError::RateLimited {
+            retry_after_secs: 1,
+            limit: 0,
+        },
     }
 }
 
@@ -168,59 +176,226 @@ pub fn generate_key_pair() -> (String, String) {
 }
 
 /// Cached key lookups, so authentication does not cost a query per request.
-/// Entries expire after a minute; deleting a key or project clears the cache.
+///
+/// Known keys live in `hits` for a minute; unknown keys in `misses`, a bounded FIFO kept
+/// apart, so a flood of random keys costs at most one query each and can never push a
+/// real key out. Deleting or creating a key or project clears both.
 #[derive(Debug, Default)]
 pub struct KeyCache {
-    entries: RwLock<HashMap<String, (Instant, Option<store::projects::KeyCredentials>)>>,
+    hits: RwLock<HashMap<String, CachedKey>>,
+    misses: Mutex<MissCache>,
+    /// Key id → when its `last_used_at` may be written again (one write per minute per key).
+    touched: Mutex<HashMap<String, Instant>>,
+}
+
+#[derive(Debug, Clone)]
+struct CachedKey {
+    expires: Instant,
+    creds: store::projects::KeyCredentials,
+    /// Digest of a secret that passed the slow (argon2) check, with a per-process pepper:
+    /// later requests with the same secret compare this instead of running argon2 again.
+    verified: Option<[u8; 32]>,
+}
+
+#[derive(Debug, Default)]
+struct MissCache {
+    entries: HashMap<String, Instant>,
+    order: VecDeque<String>,
 }
 
 const KEY_CACHE_TTL: Duration = Duration::from_secs(60);
+const MISS_CACHE_TTL: Duration = Duration::from_secs(5);
+const MISS_CACHE_CAPACITY: usize = 10_000;
+const HIT_CACHE_CAPACITY: usize = 100_000;
+const TOUCH_INTERVAL: Duration = Duration::from_secs(60);
+
+/// `now + d`, saturating instead of panicking on a clock at its far end.
+fn later(d: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(d).unwrap_or(now)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // The guarded maps hold plain cache data: still usable after a panic elsewhere.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl MissCache {
+    fn contains(&self, key: &str) -> bool {
+        self.entries
+            .get(key)
+            .is_some_and(|until| Instant::now() < *until)
+    }
+
+    fn insert(&mut self, key: &str) {
+        if self
+            .entries
+            .insert(key.to_string(), later(MISS_CACHE_TTL))
+            .is_none()
+        {
+            self.order.push_back(key.to_string());
+        }
+        while self.order.len() > MISS_CACHE_CAPACITY {
+            if let Some(old) = self.order.pop_front() {
+                self.entries.remove(&old);
+            }
+        }
+    }
+}
+
+/// What a lookup found.
+enum Lookup {
+    Found(CachedKey),
+    Unknown,
+    /// Not answered from memory and the caller may not query (rate-limited address).
+    NotCached,
+}
 
 impl KeyCache {
     async fn lookup(
         &self,
         pool: &sqlx::PgPool,
         public_key: &str,
-    ) -> Result<Option<store::projects::KeyCredentials>, sqlx::Error> {
-        if let Some((at, creds)) = self
-            .entries
+        cache_only: bool,
+    ) -> Result<Lookup, sqlx::Error> {
+        if let Some(hit) = self
+            .hits
             .read()
-            .expect("key cache lock is never held across a panic")
+            .unwrap_or_else(|e| e.into_inner())
             .get(public_key)
         {
-            if at.elapsed() < KEY_CACHE_TTL {
-                return Ok(creds.clone());
+            if Instant::now() < hit.expires {
+                return Ok(Lookup::Found(hit.clone()));
             }
         }
-        let creds = store::projects::find_key_credentials(pool, public_key).await?;
-        let mut map = self
-            .entries
-            .write()
-            .expect("key cache lock is never held across a panic");
-        if map.len() > 10_000 {
-            map.clear();
+        if lock(&self.misses).contains(public_key) {
+            return Ok(Lookup::Unknown);
         }
-        // Misses are cached only briefly, so a key created elsewhere works soon.
-        let at = if creds.is_some() {
-            Instant::now()
-        } else {
-            Instant::now() - KEY_CACHE_TTL + Duration::from_secs(2)
-        };
-        map.insert(public_key.to_string(), (at, creds.clone()));
-        Ok(creds)
+        if cache_only {
+            return Ok(Lookup::NotCached);
+        }
+        match store::projects::find_key_credentials(pool, public_key).await? {
+            Some(creds) => {
+                let entry = CachedKey {
+                    expires: later(KEY_CACHE_TTL),
+                    creds,
+                    verified: None,
+                };
+                let mut hits = self.hits.write().unwrap_or_else(|e| e.into_inner());
+                if hits.len() >= HIT_CACHE_CAPACITY {
+                    let now = Instant::now();
+                    hits.retain(|_, h| now < h.expires);
+                    if hits.len() >= HIT_CACHE_CAPACITY {
+                        hits.clear();
+                    }
+                }
+                hits.insert(public_key.to_string(), entry.clone());
+                Ok(Lookup::Found(entry))
+            }
+            None => {
+                lock(&self.misses).insert(public_key);
+                Ok(Lookup::Unknown)
+            }
+        }
+    }
+
+    /// Remembers that `digest` passed the slow check for `public_key`.
+    fn remember_verified(&self, public_key: &str, digest: [u8; 32]) {
+        if let Some(hit) = self
+            .hits
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut(public_key)
+        {
+            hit.verified = Some(digest);
+        }
+    }
+
+    /// Whether `last_used_at` of key `id` is due for a write (and, if so, marks it written).
+    fn touch_due(&self, id: &str) -> bool {
+        let mut touched = lock(&self.touched);
+        let now = Instant::now();
+        if touched.get(id).is_some_and(|next| now < *next) {
+            return false;
+        }
+        if touched.len() >= HIT_CACHE_CAPACITY {
+            touched.retain(|_, next| now < *next);
+        }
+        touched.insert(id.to_string(), later(TOUCH_INTERVAL));
+        true
     }
 
     /// Forgets every cached key (after a key or project was deleted or created).
     pub fn clear(&self) {
-        self.entries
-            .write()
-            .expect("key cache lock is never held across a panic")
-            .clear();
+        self.hits.write().unwrap_or_else(|e| e.into_inner()).clear();
+        let mut misses = lock(&self.misses);
+        misses.entries.clear();
+        misses.order.clear();
     }
 }
 
-/// Resolves the `Authorization` header to a principal.
-async fn authenticate(state: &AppState, req: &HttpRequest) -> Result<Principal, AuthFailure> {
+/// A random value of this process, mixed into the digests of verified secrets.
+fn pepper() -> &'static [u8; 32] {
+    static PEPPER: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
+    PEPPER.get_or_init(|| {
+        let mut p = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut p);
+        p
+    })
+}
+
+fn verified_digest(secret: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(pepper());
+    h.update(secret.as_bytes());
+    h.finalize().into()
+}
+
+const ARGON2_PREFIX: &[u8] = b"$argon2";
+
+/// An argon2id PHC string of `secret` (random salt inside), for secrets an operator chose
+/// (`XTRACE_SECRET_KEY`, `LANGFUSE_INIT_PROJECT_SECRET_KEY`, …): those may be guessable,
+/// unlike generated ones, so a leaked table must not give them away cheaply.
+pub fn hash_secret_slow(secret: &str) -> anyhow::Result<Vec<u8>> {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+    let hash = argon2::Argon2::default()
+        .hash_password(secret.as_bytes(), &salt)
+        .map_err(|e| anyhow::anyhow!("argon2: {e}"))?;
+    Ok(hash.to_string().into_bytes())
+}
+
+/// Whether a stored hash is the slow kind.
+pub fn is_slow_hash(stored: &[u8]) -> bool {
+    stored.starts_with(ARGON2_PREFIX)
+}
+
+/// Checks `secret` against a stored hash of either kind (constant time for the fast one).
+pub fn verify_secret(salt: &[u8], stored: &[u8], secret: &str) -> bool {
+    if is_slow_hash(stored) {
+        use argon2::password_hash::{PasswordHash, PasswordVerifier};
+        let Ok(text) = std::str::from_utf8(stored) else {
+            return false;
+        };
+        let Ok(parsed) = PasswordHash::new(text) else {
+            return false;
+        };
+        argon2::Argon2::default()
+            .verify_password(secret.as_bytes(), &parsed)
+            .is_ok()
+    } else {
+        bool::from(hash_secret(salt, secret).ct_eq(stored))
+    }
+}
+
+/// Resolves the `Authorization` header to a principal. With `cache_only` (the client
+/// address is over its failure limit) nothing is asked of the database and no slow hash
+/// runs: only credentials verified recently pass, so keys in use are never slowed.
+async fn authenticate(
+    state: &AppState,
+    req: &HttpRequest,
+    cache_only: bool,
+) -> Result<Principal, AuthFailure> {
     let header = req
         .headers()
         .get(actix_web::http::header::AUTHORIZATION)
@@ -243,23 +418,55 @@ async fn authenticate(state: &AppState, req: &HttpRequest) -> Result<Principal, 
         if public_key.is_empty() || secret.is_empty() {
             return Err(AuthFailure::Invalid(MSG_BAD_BASIC));
         }
-        let creds = state
+        let cached = match state
             .keys
-            .lookup(&state.pool, public_key)
+            .lookup(&state.pool, public_key, cache_only)
             .await
             .map_err(AuthFailure::Unavailable)?
-            .ok_or(AuthFailure::Invalid(MSG_BAD_CREDENTIALS))?;
-        let hash = hash_secret(&creds.secret_salt, secret);
-        if !bool::from(hash.ct_eq(&creds.secret_hash)) {
-            return Err(AuthFailure::Invalid(MSG_BAD_CREDENTIALS));
+        {
+            Lookup::Found(c) => c,
+            Lookup::Unknown => return Err(AuthFailure::Credentials(MSG_BAD_CREDENTIALS)),
+            Lookup::NotCached => return Err(AuthFailure::Blocked),
+        };
+        check_not_expired(&cached.creds)?;
+        let creds = &cached.creds;
+        if is_slow_hash(&creds.secret_hash) {
+            let digest = verified_digest(secret);
+            let known = cached
+                .verified
+                .is_some_and(|v| bool::from(v.ct_eq(&digest)));
+            if !known {
+                if cache_only {
+                    return Err(AuthFailure::Blocked);
+                }
+                let (salt, stored, secret_owned) = (
+                    creds.secret_salt.clone(),
+                    creds.secret_hash.clone(),
+                    secret.to_string(),
+                );
+                // argon2 takes tens of milliseconds of CPU: off the async threads.
+                let ok = tokio::task::spawn_blocking(move || {
+                    verify_secret(&salt, &stored, &secret_owned)
+                })
+                .await
+                .unwrap_or(false);
+                if !ok {
+                    return Err(AuthFailure::Credentials(MSG_BAD_CREDENTIALS));
+                }
+                state.keys.remember_verified(public_key, digest);
+            }
+        } else if !verify_secret(&creds.secret_salt, &creds.secret_hash, secret) {
+            return Err(AuthFailure::Credentials(MSG_BAD_CREDENTIALS));
         }
-        let pool = state.pool.clone();
-        let key_id = creds.id.clone();
-        tokio::spawn(async move {
-            let _ = store::projects::touch_api_key(&pool, &key_id).await;
-        });
+        if state.keys.touch_due(&creds.id) {
+            let pool = state.pool.clone();
+            let key_id = creds.id.clone();
+            tokio::spawn(async move {
+                let _ = store::projects::touch_api_key(&pool, &key_id).await;
+            });
+        }
         Ok(Principal::ProjectKey {
-            project_id: creds.project_id,
+            project_id: creds.project_id.clone(),
             public_key: public_key.to_string(),
         })
     } else if scheme.eq_ignore_ascii_case("bearer") {
@@ -271,14 +478,19 @@ async fn authenticate(state: &AppState, req: &HttpRequest) -> Result<Principal, 
                 project_id: state.config.default_project_id.clone(),
             });
         }
-        let creds = state
+        let cached = match state
             .keys
-            .lookup(&state.pool, rest)
+            .lookup(&state.pool, rest, cache_only)
             .await
             .map_err(AuthFailure::Unavailable)?
-            .ok_or(AuthFailure::Invalid(MSG_BAD_PUBLIC_KEY))?;
+        {
+            Lookup::Found(c) => c,
+            Lookup::Unknown => return Err(AuthFailure::Credentials(MSG_BAD_PUBLIC_KEY)),
+            Lookup::NotCached => return Err(AuthFailure::Blocked),
+        };
+        check_not_expired(&cached.creds)?;
         Ok(Principal::PublicKey {
-            project_id: creds.project_id,
+            project_id: cached.creds.project_id,
             public_key: rest.to_string(),
         })
     } else {
@@ -286,10 +498,107 @@ async fn authenticate(state: &AppState, req: &HttpRequest) -> Result<Principal, 
     }
 }
 
+fn check_not_expired(creds: &store::projects::KeyCredentials) -> Result<(), AuthFailure> {
+    match creds.expires_at {
+        Some(at) if at <= chrono::Utc::now() => Err(AuthFailure::Credentials(MSG_BAD_CREDENTIALS)),
+        _ => Ok(()),
+    }
+}
+
+/// [`authenticate`] behind the per-address failure limit: wrong credentials count against
+/// the client's address, and past the limit the address is answered 429 unless its
+/// credentials were verified recently.
+async fn authenticate_limited(state: &AppState, req: &HttpRequest) -> Result<Principal, ApiError> {
+    let addr = req.peer_addr().map(|a| a.ip());
+    let blocked = addr.and_then(|ip| state.auth_failures.blocked_for(ip));
+    match authenticate(state, req, blocked.is_some()).await {
+        Ok(p) => Ok(p),
+        Err(AuthFailure::Credentials(reason)) => {
+            let wait = addr.and_then(|ip| state.auth_failures.record_failure(ip));
+            match wait.or(blocked) {
+                Some(retry_after_secs) => Err(state.auth_failures.error(retry_after_secs)),
+                None => Err(unauthorized(req, AuthFailure::Invalid(reason))),
+            }
+        }
+        Err(AuthFailure::Blocked) => Err(state.auth_failures.error(blocked.unwrap_or(1))),
+        Err(other) => Err(unauthorized(req, other)),
+    }
+}
+
+/// Failed authentications per client address: a token bucket of
+/// `XTRACE_AUTH_FAILURES_PER_MINUTE` failures, refilled continuously over a minute.
+#[derive(Debug)]
+pub struct FailureLimiter {
+    per_minute: u32,
+    buckets: Mutex<HashMap<std::net::IpAddr, (f64, Instant)>>,
+}
+
+const FAILURE_TABLE_CAPACITY: usize = 100_000;
+
+impl FailureLimiter {
+    /// A limiter admitting `per_minute` failures per address per minute; 0 disables it.
+    pub fn new(per_minute: u32) -> Self {
+        Self {
+            per_minute,
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn refill(&self, tokens: f64, last: Instant, now: Instant) -> f64 {
+        let rate = self.per_minute as f64 / 60.0;
+        (tokens + now.saturating_duration_since(last).as_secs_f64() * rate)
+            .min(self.per_minute as f64)
+    }
+
+    fn wait_secs(&self, tokens: f64) -> u64 {
+        let rate = self.per_minute as f64 / 60.0;
+        ((1.0 - tokens) / rate).ceil().max(1.0) as u64
+    }
+
+    /// Seconds to wait when `ip` has no failures left, else `None`.
+    pub fn blocked_for(&self, ip: std::net::IpAddr) -> Option<u64> {
+        if self.per_minute == 0 {
+            return None;
+        }
+        let buckets = lock(&self.buckets);
+        let (tokens, last) = buckets.get(&ip)?;
+        let tokens = self.refill(*tokens, *last, Instant::now());
+        (tokens < 1.0).then(|| self.wait_secs(tokens))
+    }
+
+    /// Counts one failure of `ip`; returns the wait when that exhausted its allowance.
+    pub fn record_failure(&self, ip: std::net::IpAddr) -> Option<u64> {
+        if self.per_minute == 0 {
+            return None;
+        }
+        let now = Instant::now();
+        let mut buckets = lock(&self.buckets);
+        if buckets.len() >= FAILURE_TABLE_CAPACITY && !buckets.contains_key(&ip) {
+            // Forget addresses whose allowance has fully come back.
+            let full = self.per_minute as f64;
+            buckets.retain(|_, (t, last)| self.refill(*t, *last, now) < full);
+            if buckets.len() >= FAILURE_TABLE_CAPACITY {
+                buckets.clear();
+            }
+        }
+        let (tokens, last) = buckets.entry(ip).or_insert((self.per_minute as f64, now));
+        *tokens = self.refill(*tokens, *last, now) - 1.0;
+        *last = now;
+        (*tokens < 1.0).then(|| self.wait_secs(*tokens))
+    }
+
+    fn error(&self, retry_after_secs: u64) -> ApiError {
+        ApiError::RateLimited {
+            retry_after_secs,
+            limit: self.per_minute,
+        }
+    }
+}
+
 fn app_state(req: &HttpRequest) -> web::Data<AppState> {
     req.app_data::<web::Data<AppState>>()
         .cloned()
-        .expect("AppState is registered on the App in startup::build_app")
+        .expect("AppState is registered on the App in startup::build_server")
 }
 
 type AuthFuture<T> = Pin<Box<dyn Future<Output = Result<T, ApiError>>>>;
@@ -312,9 +621,7 @@ impl FromRequest for ProjectAuth {
         let req = req.clone();
         Box::pin(async move {
             let state = app_state(&req);
-            let principal = authenticate(&state, &req)
-                .await
-                .map_err(|f| unauthorized(&req, f))?;
+            let principal = authenticate_limited(&state, &req).await?;
             if let Principal::PublicKey { .. } = principal {
                 return Err(score_only_forbidden(&req));
             }
@@ -354,9 +661,7 @@ impl FromRequest for ScoreAuth {
         let req = req.clone();
         Box::pin(async move {
             let state = app_state(&req);
-            let principal = authenticate(&state, &req)
-                .await
-                .map_err(|f| unauthorized(&req, f))?;
+            let principal = authenticate_limited(&state, &req).await?;
             Ok(ScoreAuth {
                 project_id: principal.project_id().to_string(),
                 principal,
@@ -380,9 +685,7 @@ impl FromRequest for AdminAuth {
         let req = req.clone();
         Box::pin(async move {
             let state = app_state(&req);
-            let principal = authenticate(&state, &req)
-                .await
-                .map_err(|f| unauthorized(&req, f))?;
+            let principal = authenticate_limited(&state, &req).await?;
             match principal {
                 Principal::Admin { .. } => Ok(AdminAuth {
                     org_id: state.config.org_id.clone(),

@@ -115,6 +115,28 @@ pub struct Config {
     /// that encrypts stored LLM-connection keys. When unset, one is generated once into
     /// `<data_dir>/encryption.key`.
     pub encryption_key: Option<Secret>,
+    // --- Security and limits (README "Security and limits") ---
+    /// `DATABASE_WRITE_CONNECTIONS` (default 4): a separate pool for the ingest worker,
+    /// migrations, provisioning and the retention job, so reads cannot starve writes.
+    pub db_write_connections: u32,
+    /// `XTRACE_STATEMENT_TIMEOUT_MS` (default 30000, 0 disables): PostgreSQL
+    /// `statement_timeout` of the read pool; a query running longer answers 503.
+    pub statement_timeout_ms: u64,
+    /// `XTRACE_MAX_HEAVY_QUERIES` (default 4): analytic queries (metrics, daily metrics,
+    /// time-series queries) running at once; more wait up to the statement timeout, then 503.
+    pub max_heavy_queries: usize,
+    /// `XTRACE_METRICS_QUERY_MAX_ROWS` (default 10000): row limit of a v1 metrics query that
+    /// gives no `config.row_limit`.
+    pub metrics_query_max_rows: u32,
+    /// `XTRACE_PROMPT_MAX_REFERENCES` / `XTRACE_PROMPT_MAX_RESOLVED_BYTES` (defaults 500 and
+    /// 4 MiB): budget of prompt composition on create and fetch.
+    pub prompt_limits: crate::domain::prompt_refs::CompositionLimits,
+    /// `XTRACE_AUTH_FAILURES_PER_MINUTE` (default 30, 0 disables): failed authentications
+    /// admitted per client address per minute (with a burst as large) before 429.
+    pub auth_failures_per_minute: u32,
+    /// `XTRACE_CORS_ORIGINS`: comma-separated allowed origins; unset allows any origin (as
+    /// Langfuse does).
+    pub cors_origins: Option<Vec<String>>,
 }
 
 /// A configuration variable that could not be used.
@@ -250,6 +272,23 @@ impl Config {
                 ))
             }
         };
+        let cors_origins = match get("XTRACE_CORS_ORIGINS") {
+            None => None,
+            Some(list) => {
+                let mut origins = Vec::new();
+                for o in list.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+                    if o != "*" && !(o.starts_with("http://") || o.starts_with("https://")) {
+                        return Err(err(
+                            "XTRACE_CORS_ORIGINS",
+                            format!("expected comma-separated http(s):// origins, got {o:?}"),
+                        ));
+                    }
+                    origins.push(o.trim_end_matches('/').to_string());
+                }
+                // `*` anywhere in the list means any origin, as when unset.
+                (!origins.iter().any(|o| o == "*")).then_some(origins)
+            }
+        };
         Ok(Config {
             database_url,
             media_dir: get("XTRACE_MEDIA_DIR")
@@ -296,6 +335,22 @@ impl Config {
             encryption_key: get("XTRACE_ENCRYPTION_KEY")
                 .or_else(|| get("ENCRYPTION_KEY"))
                 .map(Secret),
+            db_write_connections: positive("DATABASE_WRITE_CONNECTIONS", 4, 1000)? as u32,
+            statement_timeout_ms: number("XTRACE_STATEMENT_TIMEOUT_MS", 30_000, 86_400_000)?,
+            max_heavy_queries: positive("XTRACE_MAX_HEAVY_QUERIES", 4, 10_000)? as usize,
+            metrics_query_max_rows: positive("XTRACE_METRICS_QUERY_MAX_ROWS", 10_000, 1_000_000)?
+                as u32,
+            prompt_limits: crate::domain::prompt_refs::CompositionLimits {
+                max_references: positive("XTRACE_PROMPT_MAX_REFERENCES", 500, 1_000_000)? as usize,
+                max_resolved_bytes: positive(
+                    "XTRACE_PROMPT_MAX_RESOLVED_BYTES",
+                    4 * 1024 * 1024,
+                    1 << 30,
+                )? as usize,
+            },
+            auth_failures_per_minute: number("XTRACE_AUTH_FAILURES_PER_MINUTE", 30, 1_000_000)?
+                as u32,
+            cors_origins,
         })
     }
 }
@@ -390,6 +445,46 @@ mod tests {
             ("XTRACE_METRICS_MAX_SERIES", "0"),
             ("XTRACE_METRICS_MAX_POINTS", "lots"),
             ("XTRACE_METRICS_MAX_POINTS", "100001"),
+        ] {
+            assert_eq!(cfg(&[(var, bad)]).expect_err(var).var, var);
+        }
+    }
+
+    #[test]
+    fn security_limits_have_defaults_and_are_validated() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!(c.db_write_connections, 4);
+        assert_eq!(c.statement_timeout_ms, 30_000);
+        assert_eq!(c.max_heavy_queries, 4);
+        assert_eq!(c.metrics_query_max_rows, 10_000);
+        assert_eq!(c.prompt_limits.max_references, 500);
+        assert_eq!(c.prompt_limits.max_resolved_bytes, 4 << 20);
+        assert_eq!(c.auth_failures_per_minute, 30);
+        assert!(c.cors_origins.is_none());
+        let c = cfg(&[
+            (
+                "XTRACE_CORS_ORIGINS",
+                "https://a.example, http://b.example:3000/",
+            ),
+            ("XTRACE_STATEMENT_TIMEOUT_MS", "0"),
+            ("XTRACE_AUTH_FAILURES_PER_MINUTE", "0"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.cors_origins.unwrap(),
+            ["https://a.example", "http://b.example:3000"]
+        );
+        assert_eq!((c.statement_timeout_ms, c.auth_failures_per_minute), (0, 0));
+        assert!(cfg(&[("XTRACE_CORS_ORIGINS", "https://a, *")])
+            .unwrap()
+            .cors_origins
+            .is_none());
+        for (var, bad) in [
+            ("XTRACE_CORS_ORIGINS", "a.example"),
+            ("DATABASE_WRITE_CONNECTIONS", "0"),
+            ("XTRACE_MAX_HEAVY_QUERIES", "0"),
+            ("XTRACE_PROMPT_MAX_REFERENCES", "x"),
+            ("XTRACE_STATEMENT_TIMEOUT_MS", "-5"),
         ] {
             assert_eq!(cfg(&[(var, bad)]).expect_err(var).var, var);
         }

@@ -59,6 +59,9 @@ pub enum ApiError {
         /// The configured limit (requests per second).
         limit: u32,
     },
+    /// 503 with `Retry-After`: too many heavy analytic queries are running.
+    #[error("too many analytic queries running")]
+    Busy,
     /// 503 with `Retry-After`: the ingest queue is full; retry later.
     #[error("ingestion queue is full")]
     Overloaded,
@@ -170,8 +173,10 @@ impl ApiError {
             ApiError::MethodNotAllowed => (405, "method_not_allowed"),
             ApiError::Conflict(_) => (409, "conflict"),
             ApiError::PayloadTooLarge { .. } => (413, "invalid_request"),
-            ApiError::Overloaded | ApiError::Unavailable => (503, "internal_error"),
+            ApiError::Overloaded | ApiError::Unavailable | ApiError::Busy => (503, "internal_error"),
             ApiError::Database(e) if Self::is_db_unavailable(e) => (503, "internal_error"),
+            ApiError::Database(e) if Self::is_statement_timeout(e) => (503, "internal_error"),
+            ApiError::Database(e) if Self::is_bad_value(e) => (400, "invalid_request"),
             ApiError::Database(_) | ApiError::Internal(_) => {
                 tracing::error!(error = ?self, "request failed");
                 return ApiError::unstable(500, "internal_error", "Internal Server Error");
@@ -196,6 +201,26 @@ impl ApiError {
             e,
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
         )
+    }
+
+    /// The SQLSTATE of a database error, if it is one.
+    fn sqlstate(e: &sqlx::Error) -> Option<String> {
+        match e {
+            sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
+            _ => None,
+        }
+    }
+
+    /// SQLSTATE 57014 (`query_canceled`): the statement ran past `statement_timeout`.
+    fn is_statement_timeout(e: &sqlx::Error) -> bool {
+        Self::sqlstate(e).as_deref() == Some("57014")
+    }
+
+    /// A value PostgreSQL refused: class 22 (data exception: NUL in text, invalid byte
+    /// sequence, out-of-range number or date, unsupported `\u0000` in JSON) or 54000 (a
+    /// value too large to index). These come from what the client sent, so they are 400s.
+    fn is_bad_value(e: &sqlx::Error) -> bool {
+        Self::sqlstate(e).is_some_and(|c| c.starts_with("22") || c == "54000")
     }
 
     fn body(&self) -> Value {
@@ -260,8 +285,27 @@ impl ApiError {
                 }
                 body
             }
+            ApiError::Busy => json!({
+                "message": "Too many analytic queries are running (XTRACE_MAX_HEAVY_QUERIES); retry later",
+                "error": "ServiceUnavailableError"
+            }),
             ApiError::Database(e) if Self::is_db_unavailable(e) => {
                 json!({"message": "Service Unavailable"})
+            }
+            ApiError::Database(e) if Self::is_statement_timeout(e) => json!({
+                "message": "The query took longer than the configured statement timeout \
+                            (XTRACE_STATEMENT_TIMEOUT_MS); narrow the time range or filters",
+                "error": "QueryTimeoutError"
+            }),
+            ApiError::Database(e) if Self::is_bad_value(e) => {
+                let detail = match e {
+                    sqlx::Error::Database(db) => db.message().to_string(),
+                    _ => String::new(),
+                };
+                json!({
+                    "message": format!("Invalid request: a value cannot be stored or compared ({detail})"),
+                    "error": "InvalidRequestError"
+                })
             }
             ApiError::Database(_) | ApiError::Internal(_) => {
                 json!({"message": "Internal Server Error", "error": "An unknown error occurred"})
@@ -283,19 +327,27 @@ impl ResponseError for ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Overloaded | ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Overloaded | ApiError::Unavailable | ApiError::Busy => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Unstable { status, .. } => {
                 StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST)
             }
             ApiError::Database(e) if Self::is_db_unavailable(e) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Database(e) if Self::is_statement_timeout(e) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ApiError::Database(e) if Self::is_bad_value(e) => StatusCode::BAD_REQUEST,
             ApiError::Database(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
-        if status.is_server_error() {
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!(error = ?self, "request failed");
+        } else if status.is_server_error() {
+            tracing::warn!(error = %self, "request refused under load");
         }
         let mut res = HttpResponse::build(status);
         match self {
@@ -307,7 +359,7 @@ impl ResponseError for ApiError {
                     .insert_header(("X-RateLimit-Limit", limit.to_string()))
                     .insert_header(("X-RateLimit-Remaining", "0"));
             }
-            ApiError::Overloaded | ApiError::Unavailable => {
+            ApiError::Overloaded | ApiError::Unavailable | ApiError::Busy => {
                 res.insert_header((header::RETRY_AFTER, "1"));
             }
             ApiError::Database(e) if Self::is_db_unavailable(e) => {

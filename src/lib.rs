@@ -22,3 +22,6 @@ pub mod prom;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+
+#[cfg(test)]
+mod proptests;

@@ -264,14 +264,32 @@ pub async fn record_requests(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = std::time::Instant::now();
-    let method = req.method().to_string();
+    let method = method_label(req.method());
     let res = next.call(req).await?;
     let route = res
         .request()
         .match_pattern()
         .unwrap_or_else(|| "unmatched".into());
-    global().observe_request(&method, &route, res.status().as_u16(), started.elapsed());
+    global().observe_request(method, &route, res.status().as_u16(), started.elapsed());
     Ok(res)
+}
+
+/// The `method` label: the standard methods by name, any extension method as `OTHER`, so
+/// clients cannot add series by inventing methods.
+fn method_label(m: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method;
+    match *m {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "OTHER",
+    }
 }
 
 /// Prometheus scrape endpoint. Open by default (operational data only, no project data);
@@ -308,6 +326,18 @@ pub async fn prometheus_metrics(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn extension_methods_share_one_label() {
+        use actix_web::http::Method;
+        assert_eq!(method_label(&Method::GET), "GET");
+        for m in ["FOO1", "FOO2", "PROPFIND"] {
+            assert_eq!(
+                method_label(&Method::from_bytes(m.as_bytes()).unwrap()),
+                "OTHER"
+            );
+        }
+    }
 
     #[test]
     fn histogram_buckets_are_cumulative() {

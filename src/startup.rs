@@ -33,13 +33,34 @@ pub struct AppState {
     pub keys: KeyCache,
     /// Per-credential read rate limiter.
     pub limiter: RateLimiter,
+    /// Failed authentications per client address (429 past `XTRACE_AUTH_FAILURES_PER_MINUTE`).
+    pub auth_failures: crate::auth::FailureLimiter,
+    /// Permits for heavy analytic queries (`XTRACE_MAX_HEAVY_QUERIES`).
+    pub heavy_queries: tokio::sync::Semaphore,
+    /// The pool of writes (ingest worker, migrations, retention): no statement timeout and
+    /// never taken by reads. `pool` is the read pool.
+    pub write_pool: PgPool,
     /// Path templates of every route, to tell 405 from 404.
     pub route_templates: Vec<Vec<String>>,
     /// The ingest queue (every write path goes through it).
     pub ingest: crate::ingest::IngestHandle,
-    /// Model catalogue and usage/cost derivation.
     /// Model catalogue and usage/cost derivation (shared with the ingest worker).
     pub pricing: crate::pricing::Pricing,
+}
+
+impl AppState {
+    /// A permit to run a heavy analytic query (`XTRACE_MAX_HEAVY_QUERIES` at once). A request
+    /// waits for one up to the statement timeout (30 s when it is disabled), then answers 503.
+    pub async fn heavy_permit(&self) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
+        let wait = match self.config.statement_timeout_ms {
+            0 => std::time::Duration::from_secs(30),
+            ms => std::time::Duration::from_millis(ms),
+        };
+        match tokio::time::timeout(wait, self.heavy_queries.acquire()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(ApiError::Busy),
+        }
+    }
 }
 
 /// Every route the server serves; each registration also adds its path to the spec.
@@ -191,11 +212,24 @@ impl Application {
         let listener = TcpListener::bind(config.bind_addr)
             .map_err(|e| anyhow::anyhow!("cannot bind BIND_ADDR={}: {e}", config.bind_addr))?;
         let port = listener.local_addr()?.port();
-        let pool = crate::db::connect(database_url, config.db_max_connections).await?;
-        crate::db::migrate(&pool).await?;
+        // Reads (and the handlers' small writes) run on `pool`, under the statement timeout;
+        // the ingest worker, migrations, provisioning and retention on `write_pool`, so
+        // however many heavy reads run, writes keep their own connections.
+        let pool = crate::db::connect_with_timeout(
+            database_url,
+            config.db_max_connections,
+            config.statement_timeout_ms,
+        )
+        .await?;
+        // One connection per ingest worker, plus room for pricing reloads and retention.
+        let write_connections = config
+            .db_write_connections
+            .max(config.ingest_workers as u32 + 2);
+        let write_pool = crate::db::connect(database_url, write_connections).await?;
+        crate::db::migrate(&write_pool).await?;
         let generated = bootstrap::resolve_credentials(&config)?;
-        bootstrap::provision(&pool, &config, &generated).await?;
-        let pricing = crate::pricing::Pricing::new(pool.clone());
+        bootstrap::provision(&write_pool, &config, &generated).await?;
+        let pricing = crate::pricing::Pricing::new(write_pool.clone());
         pricing.seed_default_models().await?;
         let bearer_token = match (&config.api_bearer_token, &generated.bearer_token) {
             (Some(t), _) => t.expose().to_string(),
@@ -209,7 +243,7 @@ impl Application {
             .map(|p| split_path(p))
             .collect();
         let (ingest, ingest_task) = crate::ingest::worker::spawn(
-            pool.clone(),
+            write_pool.clone(),
             pricing.clone(),
             crate::ingest::worker::WorkerConfig {
                 max_batch: config.ingest_max_batch,
@@ -222,7 +256,7 @@ impl Application {
             },
         );
         crate::store::tsmetrics::spawn_retention(
-            pool.clone(),
+            write_pool.clone(),
             config.metrics_retention_days,
             config.metrics_retention_interval,
         );
@@ -231,6 +265,9 @@ impl Application {
             ingest,
             pricing,
             limiter: RateLimiter::new(config.rate_limit_qps, config.rate_limit_burst),
+            auth_failures: crate::auth::FailureLimiter::new(config.auth_failures_per_minute),
+            heavy_queries: tokio::sync::Semaphore::new(config.max_heavy_queries),
+            write_pool,
             config: Arc::new(config),
             bearer_token,
             keys: KeyCache::default(),
@@ -304,19 +341,28 @@ fn build_server(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Re
             .app_data(web::PathConfig::default().error_handler(error::path_error_handler))
             .service(SwaggerUi::new("/docs/{_:.*}").url("/api/public/openapi.json", spec.clone()))
             .default_service(web::to(not_found))
-            .wrap(
-                Cors::default()
-                    .allow_any_origin()
-                    .allow_any_method()
-                    .allow_any_header()
-                    .max_age(86_400),
-            )
+            .wrap(cors(state.config.cors_origins.as_deref()))
             .wrap(actix_web::middleware::from_fn(crate::prom::record_requests))
             .wrap(TracingLogger::default())
     })
     .listen(listener)?
     .run();
     Ok(server)
+}
+
+/// CORS as Langfuse answers it (any origin, method and header) unless
+/// `XTRACE_CORS_ORIGINS` lists the origins allowed.
+fn cors(origins: Option<&[String]>) -> Cors {
+    let cors = Cors::default()
+        .allow_any_method()
+        .allow_any_header()
+        .max_age(86_400);
+    match origins {
+        None => cors.allow_any_origin(),
+        Some(list) => list
+            .iter()
+            .fold(cors, |cors, origin| cors.allowed_origin(origin)),
+    }
 }
 
 fn split_path(p: &str) -> Vec<String> {

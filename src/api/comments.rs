@@ -143,7 +143,7 @@ pub async fn get_comment(
 #[post("/api/public/comments")]
 pub async fn create_comment(
     auth: ProjectAuth,
-    body: web::Json<CreateCommentRequest>,
+    body: crate::api::params::CleanJson<CreateCommentRequest>,
     state: web::Data<AppState>,
 ) -> Result<web::Json<CreateCommentResponse>, ApiError> {
     let body = body.into_inner();

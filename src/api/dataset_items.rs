@@ -149,7 +149,7 @@ pub struct ListItemsQuery {
 #[post("/api/public/dataset-items")]
 pub async fn create_dataset_item(
     auth: ProjectAuth,
-    body: web::Json<CreateDatasetItemRequest>,
+    body: crate::api::params::CleanJson<CreateDatasetItemRequest>,
     state: web::Data<AppState>,
 ) -> Result<web::Json<DatasetItem>, ApiError> {
     let body = body.into_inner();

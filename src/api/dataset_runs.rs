@@ -170,7 +170,7 @@ pub struct ListRunItemsQuery {
 #[post("/api/public/dataset-run-items")]
 pub async fn create_dataset_run_item(
     auth: ProjectAuth,
-    body: web::Json<CreateDatasetRunItemRequest>,
+    body: crate::api::params::CleanJson<CreateDatasetRunItemRequest>,
     state: web::Data<AppState>,
 ) -> Result<web::Json<DatasetRunItem>, ApiError> {
     let body = body.into_inner();

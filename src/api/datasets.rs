@@ -206,7 +206,7 @@ async fn upsert(
 #[post("/api/public/v2/datasets")]
 pub async fn create_dataset(
     auth: ProjectAuth,
-    body: web::Json<CreateDatasetRequest>,
+    body: crate::api::params::CleanJson<CreateDatasetRequest>,
     state: web::Data<AppState>,
 ) -> Result<web::Json<Dataset>, ApiError> {
     Ok(web::Json(
@@ -250,7 +250,7 @@ pub async fn get_dataset(
 #[post("/api/public/datasets")]
 pub async fn create_dataset_v1(
     auth: ProjectAuth,
-    body: web::Json<CreateDatasetRequest>,
+    body: crate::api::params::CleanJson<CreateDatasetRequest>,
     state: web::Data<AppState>,
 ) -> Result<web::Json<Dataset>, ApiError> {
     Ok(web::Json(

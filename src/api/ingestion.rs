@@ -25,7 +25,6 @@ pub struct IngestionRequest {
     #[schema(value_type = Vec<Object>)]
     batch: Vec<Value>,
     /// Informational SDK metadata.
-    #[schema(value_type = Object)]
     metadata: Option<Value>,
 }
 

@@ -324,7 +324,7 @@ fn validate_create(b: &GetMediaUploadUrlRequest) -> Result<MediaLink, ApiError> 
 pub async fn create_media(
     auth: ProjectAuth,
     req: HttpRequest,
-    body: web::Json<GetMediaUploadUrlRequest>,
+    body: crate::api::params::CleanJson<GetMediaUploadUrlRequest>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let link = validate_create(&body)?;
@@ -368,7 +368,7 @@ pub async fn create_media(
 pub async fn patch_media(
     auth: ProjectAuth,
     req: HttpRequest,
-    body: web::Json<PatchMediaBody>,
+    body: crate::api::params::CleanJson<PatchMediaBody>,
     state: web::Data<AppState>,
 ) -> Result<web::Json<MessageResponse>, ApiError> {
     let id = path_segment(&req, "mediaId")?;
@@ -564,12 +564,32 @@ pub async fn download_media_content(
 ) -> Result<HttpResponse, ApiError> {
     let m = verify_signed(&state, &req, &query, download_message).await?;
     let path = object_path(&state.config.media_dir, &m.bucket_path);
-    let bytes = tokio::fs::read(&path)
+    let file = tokio::fs::File::open(&path)
         .await
         .map_err(|_| ApiError::NotFound("Media asset not found".into()))?;
+    let len = file
+        .metadata()
+        .await
+        .map_err(|_| ApiError::NotFound("Media asset not found".into()))?
+        .len();
+    // Streamed in 64 KiB chunks: a download holds one chunk in memory, not the asset.
+    let chunks = futures_util::stream::unfold(Some(file), |file| async move {
+        use tokio::io::AsyncReadExt;
+        let mut file = file?;
+        let mut buf = vec![0u8; 64 * 1024];
+        match file.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok::<_, std::io::Error>(web::Bytes::from(buf)), Some(file)))
+            }
+            Err(e) => Some((Err(e), None)),
+        }
+    });
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, m.content_type))
-        .body(bytes))
+        .no_chunking(len)
+        .streaming(chunks))
 }
 
 #[cfg(test)]

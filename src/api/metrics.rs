@@ -91,6 +91,7 @@ pub async fn get_daily_metrics(
         from_timestamp: q.datetime("fromTimestamp")?,
         to_timestamp: q.datetime("toTimestamp")?,
     };
+    let _permit = state.heavy_permit().await?;
     let (rows, total) = store::daily(&state.pool, &auth.project_id, &filter, page).await?;
     Ok(web::Json(DailyMetrics {
         data: rows.into_iter().map(DailyMetricsDetails::from).collect(),

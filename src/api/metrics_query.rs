@@ -410,14 +410,21 @@ async fn run(
     let query = parse_query(version, &q)?;
     let mut compiled =
         store::compile(&auth.project_id, &query).map_err(ApiError::InvalidRequest)?;
-    if version == ApiVersion::V2 && query.row_limit.is_none() {
-        // Applied after validation, as Langfuse does (high-cardinality checks see the raw query).
+    if query.row_limit.is_none() {
+        // Applied after validation, as Langfuse does (high-cardinality checks see the raw
+        // query). v1 has no default in Langfuse; here it gets `XTRACE_METRICS_QUERY_MAX_ROWS`
+        // so that an `id` dimension over all time cannot load every row.
+        let limit = match version {
+            ApiVersion::V2 => V2_DEFAULT_ROW_LIMIT,
+            ApiVersion::V1 => state.config.metrics_query_max_rows,
+        };
         let q2 = MetricsQuery {
-            row_limit: Some(V2_DEFAULT_ROW_LIMIT),
+            row_limit: Some(limit),
             ..query
         };
         compiled = store::compile(&auth.project_id, &q2).map_err(ApiError::InvalidRequest)?;
     }
+    let _permit = state.heavy_permit().await?;
     let data = store::run(&state.pool, compiled).await?;
     Ok(web::Json(MetricsResponse { data }))
 }

@@ -67,7 +67,6 @@ pub struct ErrorBody {
     /// What went wrong.
     pub message: String,
     /// Error class name (`InvalidRequestError`, `LangfuseNotFoundError`, …) or zod issues.
-    #[schema(value_type = Object)]
     pub error: Option<serde_json::Value>,
 }
 

@@ -100,7 +100,6 @@ pub struct Model {
     /// `openai` or `claude`.
     pub tokenizer_id: Option<String>,
     /// Tokenizer settings.
-    #[schema(value_type = Object)]
     pub tokenizer_config: Option<Value>,
     /// True for global models.
     pub is_langfuse_managed: bool,
@@ -533,7 +532,7 @@ pub async fn get_model(
 #[post("/api/public/models")]
 pub async fn create_model(
     auth: ProjectAuth,
-    body: web::Json<CreateModelRequest>,
+    body: crate::api::params::CleanJson<CreateModelRequest>,
     state: web::Data<AppState>,
 ) -> Result<web::Json<Model>, ApiError> {
     validate(&body)?;

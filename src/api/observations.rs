@@ -91,13 +91,10 @@ pub struct ObservationView {
     #[serde(serialize_with = "time::serialize")]
     pub updated_at: DateTime<Utc>,
     /// Input (strings holding JSON come back parsed).
-    #[schema(value_type = Object)]
     pub input: Value,
     /// Output.
-    #[schema(value_type = Object)]
     pub output: Value,
     /// Metadata.
-    #[schema(value_type = Object)]
     pub metadata: Value,
     /// Level.
     pub level: String,
@@ -106,7 +103,6 @@ pub struct ObservationView {
     /// Model name as sent.
     pub model: Option<String>,
     /// Model parameters.
-    #[schema(value_type = Object)]
     pub model_parameters: Value,
     /// First token.
     #[serde(serialize_with = "time::serialize_opt")]
@@ -118,10 +114,8 @@ pub struct ObservationView {
     /// Prompt version.
     pub prompt_version: Option<i32>,
     /// Usage map.
-    #[schema(value_type = Object)]
     pub usage_details: Value,
     /// Cost map (USD).
-    #[schema(value_type = Object)]
     pub cost_details: Value,
     /// Legacy usage object.
     pub usage: Usage,

@@ -30,6 +30,9 @@ pub enum OtelError {
     /// The body cannot be used (content type, gzip, decoding, structure).
     #[error(transparent)]
     Decode(#[from] DecodeError),
+    /// The export would exceed a mapping budget (flattened attribute elements).
+    #[error(transparent)]
+    Budget(#[from] otel::BudgetError),
     /// Header `x-langfuse-ingestion-version` is not an integer ≤ 4.
     #[error("Invalid x-langfuse-ingestion-version header")]
     IngestionVersion,
@@ -48,7 +51,9 @@ impl ResponseError for OtelError {
     fn status_code(&self) -> StatusCode {
         match self {
             OtelError::Decode(DecodeError::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
-            OtelError::Decode(_) | OtelError::IngestionVersion => StatusCode::BAD_REQUEST,
+            OtelError::Decode(_) | OtelError::Budget(_) | OtelError::IngestionVersion => {
+                StatusCode::BAD_REQUEST
+            }
             OtelError::Api(e) => e.status_code(),
         }
     }
@@ -125,7 +130,8 @@ pub async fn export_traces(
     let bytes = body.bytes;
     let events = tokio::task::spawn_blocking(move || {
         let export = decode::decode(encoding, &bytes)?;
-        Ok::<_, DecodeError>(otel::export_to_events(&export, chrono::Utc::now()))
+        otel::check_budget(&export)?;
+        Ok::<_, OtelError>(otel::export_to_events(&export, chrono::Utc::now()))
     })
     .await
     .map_err(|e| ApiError::Internal(anyhow::anyhow!("OTLP decoding task failed: {e}")))??;

@@ -446,3 +446,44 @@ mod tests {
         assert!(q(&[("orderBy", "timestamp.up")]).order_by(&cols).is_err());
     }
 }
+
+/// A JSON body with every NUL character removed from its strings (keys included) before it
+/// is read into `T`: PostgreSQL text and jsonb cannot hold `\u0000`, and ingestion strips
+/// it the same way. Parsing uses the app's `JsonConfig` (limit, 400/413 bodies).
+#[derive(Debug)]
+pub struct CleanJson<T>(pub T);
+
+impl<T> CleanJson<T> {
+    /// The body.
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> std::ops::Deref for CleanJson<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: serde::de::DeserializeOwned + 'static> FromRequest for CleanJson<T> {
+    type Error = actix_web::Error;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let fut = web::Json::<serde_json::Value>::from_request(req, payload);
+        Box::pin(async move {
+            let mut value = fut.await?.into_inner();
+            crate::ingest::event::strip_nul(&mut value);
+            serde_json::from_value::<T>(value)
+                .map(CleanJson)
+                .map_err(|e| {
+                    let text = e.to_string();
+                    let field = text.split('`').nth(1).unwrap_or("").to_string();
+                    ApiError::invalid_field(&field, text).into()
+                })
+        })
+    }
+}

@@ -261,7 +261,7 @@ pub async fn get_projects(
 #[post("/api/public/projects")]
 pub async fn create_project(
     auth: AdminAuth,
-    body: web::Json<ProjectBody>,
+    body: crate::api::params::CleanJson<ProjectBody>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let name = parse_name(body.name.as_ref())?;
@@ -289,7 +289,7 @@ pub async fn create_project(
 pub async fn update_project(
     auth: AdminAuth,
     path: PathParam,
-    body: web::Json<ProjectBody>,
+    body: crate::api::params::CleanJson<ProjectBody>,
     state: web::Data<AppState>,
 ) -> Result<web::Json<Project>, ApiError> {
     let id = path.into_inner();
@@ -366,7 +366,7 @@ pub async fn list_api_keys(
 pub async fn create_api_key(
     auth: AdminAuth,
     path: PathParam,
-    body: Option<web::Json<CreateApiKeyBody>>,
+    body: Option<crate::api::params::CleanJson<CreateApiKeyBody>>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();

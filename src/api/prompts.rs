@@ -33,7 +33,6 @@ pub struct Prompt {
     /// `API`.
     pub created_by: String,
     /// A string (text) or an array of messages and placeholders (chat).
-    #[schema(value_type = Object)]
     pub prompt: Value,
     /// Name.
     pub name: String,
@@ -91,7 +90,6 @@ pub struct CreatePromptRequest {
     /// Name; `/` creates folders.
     pub name: Option<Value>,
     /// A string (text) or an array of `{role, content}` / `{type:"placeholder", name}` (chat).
-    #[schema(value_type = Object)]
     pub prompt: Option<Value>,
     /// `text` (default) or `chat`.
     pub r#type: Option<Value>,
@@ -442,11 +440,16 @@ fn validate_create(body: CreatePromptRequest) -> Result<store::NewPrompt, ApiErr
 #[post("/api/public/v2/prompts")]
 pub async fn create_prompt(
     auth: ProjectAuth,
-    body: web::Json<CreatePromptRequest>,
+    body: crate::api::params::CleanJson<CreatePromptRequest>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let new = validate_create(body.into_inner())?;
-    let row = store::create_prompt(&state.pool, &auth.project_id, new)
+    let row = store::create_prompt(
+        &state.pool,
+        &auth.project_id,
+        new,
+        state.config.prompt_limits,
+    )
         .await
         .map_err(|e| match e {
             store::CreateError::TypeMismatch(ty) => ApiError::InvalidRequest(format!(
@@ -510,15 +513,21 @@ pub async fn get_prompt(
     };
     let mut found = None;
     for candidate in name_candidates(&name) {
-        found =
-            store::find_resolved_prompt(&state.pool, &auth.project_id, &candidate, &sel, resolve)
-                .await
-                .map_err(|e| match e {
-                    // Only reachable when a stored graph broke after creation (e.g. a child gained
-                    // nested references beyond the depth limit); Langfuse answers 500 here.
-                    store::CompositionError::Invalid(m) => ApiError::InvalidRequest(m),
-                    store::CompositionError::Db(e) => ApiError::from(e),
-                })?;
+        found = store::find_resolved_prompt(
+            &state.pool,
+            &auth.project_id,
+            &candidate,
+            &sel,
+            resolve,
+            state.config.prompt_limits,
+        )
+        .await
+        .map_err(|e| match e {
+            // Only reachable when a stored graph broke after creation (e.g. a child gained
+            // nested references beyond the depth limit); Langfuse answers 500 here.
+            store::CompositionError::Invalid(m) => ApiError::InvalidRequest(m),
+            store::CompositionError::Db(e) => ApiError::from(e),
+        })?;
         if found.is_some() {
             break;
         }
@@ -597,7 +606,7 @@ pub async fn list_prompts(
 pub async fn update_prompt_version(
     auth: ProjectAuth,
     req: HttpRequest,
-    body: web::Json<UpdatePromptRequest>,
+    body: crate::api::params::CleanJson<UpdatePromptRequest>,
     state: web::Data<AppState>,
 ) -> Result<web::Json<Prompt>, ApiError> {
     let name = path_segment(&req, "name")?;

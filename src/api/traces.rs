@@ -51,13 +51,10 @@ pub struct Trace {
     /// Session id.
     pub session_id: Option<String>,
     /// Input (strings holding JSON come back parsed).
-    #[schema(value_type = Object)]
     pub input: Value,
     /// Output.
-    #[schema(value_type = Object)]
     pub output: Value,
     /// Metadata.
-    #[schema(value_type = Object)]
     pub metadata: Value,
     /// Created.
     #[serde(serialize_with = "time::serialize")]

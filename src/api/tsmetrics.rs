@@ -361,6 +361,7 @@ pub async fn query_metrics(
     state: web::Data<AppState>,
 ) -> Result<web::Json<MetricsQueryResponse>, ApiError> {
     let (q, step) = parse_query(params.into_inner(), &state, Utc::now())?;
+    let _permit = state.heavy_permit().await?;
     let mut conn = state.pool.acquire().await?;
     let out = store::query_series(&mut conn, &auth.project_id, &q).await?;
     let latest = out
@@ -470,14 +471,16 @@ fn parse_step(s: &str) -> Result<i64, String> {
     let s = s.trim();
     let err =
         || format!("expected Ns, Nm, Nh or Nd (like 1m, 5m, 1h, 1d) from 1s to 31d, got {s:?}");
-    let (num, unit) = s.split_at(s.len().saturating_sub(1));
-    let unit = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
+    // The unit is the last character; splitting by char keeps multibyte input total.
+    let mut chars = s.chars();
+    let unit = match chars.next_back() {
+        Some('s') => 1,
+        Some('m') => 60,
+        Some('h') => 3600,
+        Some('d') => 86_400,
         _ => return Err(err()),
     };
+    let num = chars.as_str();
     if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) {
         return Err(err());
     }
@@ -514,6 +517,9 @@ mod tests {
             "32d",
             "99999999999999999999d",
             "1 m",
+            "1é",
+            "é",
+            "1ém",
         ] {
             assert!(parse_step(s).is_err(), "{s:?} must be refused");
         }

@@ -11,6 +11,27 @@ use serde_json::Value;
 /// Nesting limit of Langfuse (`MAX_PROMPT_NESTING_DEPTH`): a prompt at depth 5 is refused.
 pub const MAX_NESTING_DEPTH: usize = 5;
 
+/// Budget of one resolution, so a few small prompts referencing each other many times
+/// cannot make a create or a fetch copy text without bound (5 levels of 100 references
+/// each would otherwise substitute 10^10 copies).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompositionLimits {
+    /// Most references followed (dependency look-ups) while resolving one prompt
+    /// (`XTRACE_PROMPT_MAX_REFERENCES`).
+    pub max_references: usize,
+    /// Largest resolved prompt, in bytes of its JSON text (`XTRACE_PROMPT_MAX_RESOLVED_BYTES`).
+    pub max_resolved_bytes: usize,
+}
+
+impl Default for CompositionLimits {
+    fn default() -> Self {
+        Self {
+            max_references: 500,
+            max_resolved_bytes: 4 * 1024 * 1024,
+        }
+    }
+}
+
 const TAG_START: &str = "@@@langfusePrompt:";
 const TAG_END: &str = "@@@";
 

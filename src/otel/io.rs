@@ -94,7 +94,7 @@ const IO_PREFIXES: &[&str] = &[
 ];
 
 /// Largest array index rebuilt from flattened `gen_ai.prompt.N.*` keys.
-const MAX_FLATTENED_INDEX: usize = 10_000;
+pub(crate) const MAX_FLATTENED_INDEX: usize = 10_000;
 
 fn filtered_attributes(attrs: &Attrs) -> Attrs {
     attrs

@@ -36,8 +36,10 @@ struct Context<'a> {
 pub fn export_to_events(request: &ExportTraceServiceRequest, now: DateTime<Utc>) -> Vec<Value> {
     let mut trace_events: Vec<Value> = Vec::new();
     let mut observation_events: Vec<Value> = Vec::new();
-    // Trace ids in first-seen order, with the shallow trace their first span would create.
+    // Trace ids in first-seen order, with the shallow trace their first span would create;
+    // `seen` keeps the membership test constant-time however many trace ids an export has.
     let mut shallow: Vec<(String, Value)> = Vec::new();
+    let mut seen: std::collections::HashSet<String> = Default::default();
     let mut full_traces: std::collections::HashSet<String> = Default::default();
 
     for rs in &request.resource_spans {
@@ -65,7 +67,7 @@ pub fn export_to_events(request: &ExportTraceServiceRequest, now: DateTime<Utc>)
                 if let Some(trace) = mapped.trace {
                     full_traces.insert(mapped.trace_id.clone());
                     trace_events.push(trace);
-                } else if !shallow.iter().any(|(id, _)| *id == mapped.trace_id) {
+                } else if seen.insert(mapped.trace_id.clone()) {
                     shallow.push((mapped.trace_id.clone(), mapped.shallow));
                 }
                 observation_events.push(mapped.observation);
@@ -81,6 +83,67 @@ pub fn export_to_events(request: &ExportTraceServiceRequest, now: DateTime<Utc>)
     events.extend(trace_events);
     events.extend(observation_events);
     events
+}
+
+/// Most array slots the flattened-attribute rebuild (`gen_ai.prompt.N.…`) may allocate for
+/// one export. Each numeric path segment makes its array as long as the largest index seen,
+/// so a few bytes of key (`gen_ai.prompt.0.kN.9999.x`) can ask for thousands of slots.
+pub const MAX_FLATTENED_ELEMENTS: usize = 200_000;
+
+/// An export whose mapping would exceed a budget; answered 400.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BudgetError(pub String);
+
+/// Checks, before mapping, that rebuilding flattened message attributes stays within
+/// [`MAX_FLATTENED_ELEMENTS`]. The bound is exact for the arrays the rebuild creates: one
+/// array per distinct parent path of a numeric segment, as long as its largest index + 1.
+pub fn check_budget(request: &ExportTraceServiceRequest) -> Result<(), BudgetError> {
+    const PREFIXES: [&str; 4] = [
+        "gen_ai.prompt",
+        "gen_ai.completion",
+        "llm.input_messages",
+        "llm.output_messages",
+    ];
+    let mut total: usize = 0;
+    for rs in &request.resource_spans {
+        for ss in &rs.scope_spans {
+            for span in &ss.spans {
+                let mut arrays: std::collections::HashMap<&str, usize> = Default::default();
+                for kv in &span.attributes {
+                    let key = kv.key.as_str();
+                    if !PREFIXES.iter().any(|p| key.starts_with(p)) {
+                        continue;
+                    }
+                    let mut end = 0;
+                    for segment in key.split('.') {
+                        let digits = segment.bytes().take_while(u8::is_ascii_digit).count();
+                        if digits > 0 {
+                            // Indices above the rebuild's own cap are skipped by it.
+                            let index: usize = segment[..digits].parse().unwrap_or(usize::MAX);
+                            if index <= io::MAX_FLATTENED_INDEX {
+                                let parent = &key[..end.max(1) - 1];
+                                let slots = arrays.entry(parent).or_default();
+                                if index + 1 > *slots {
+                                    total = total.saturating_add(index + 1 - *slots);
+                                    *slots = index + 1;
+                                }
+                            }
+                        }
+                        end += segment.len() + 1;
+                    }
+                    if total > MAX_FLATTENED_ELEMENTS {
+                        return Err(BudgetError(format!(
+                            "Span {} has flattened attributes that would allocate more than \
+                             {MAX_FLATTENED_ELEMENTS} array elements",
+                            hex::encode(&span.span_id)
+                        )));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 struct MappedSpan {

@@ -15,7 +15,7 @@ pub mod map;
 pub mod types;
 
 pub use decode::{DecodeError, Encoding};
-pub use map::export_to_events;
+pub use map::{check_budget, export_to_events, BudgetError};
 
 #[cfg(test)]
 mod tests;

@@ -39,7 +39,7 @@ pub struct ApiKeyRow {
     pub note: Option<String>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
-    /// Expiry (never set by xtrace; kept for the Langfuse shape).
+    /// Expiry (never set by xtrace's API; enforced by authentication when set in the table).
     pub expires_at: Option<DateTime<Utc>>,
     /// Last successful authentication (approximate).
     pub last_used_at: Option<DateTime<Utc>>,
@@ -54,8 +54,10 @@ pub struct KeyCredentials {
     pub project_id: String,
     /// Salt of the secret hash.
     pub secret_salt: Vec<u8>,
-    /// sha256(salt || secret).
+    /// sha256(salt || secret), or an argon2 PHC string for operator-chosen secrets.
     pub secret_hash: Vec<u8>,
+    /// Expiry: the key stops authenticating from this instant.
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// A new key to store.
@@ -280,7 +282,7 @@ pub async fn find_key_credentials(
     public_key: &str,
 ) -> sqlx::Result<Option<KeyCredentials>> {
     sqlx::query_as(
-        "select k.id, k.project_id, k.secret_salt, k.secret_hash from api_keys k \
+        "select k.id, k.project_id, k.secret_salt, k.secret_hash, k.expires_at from api_keys k \
          join projects p on p.id = k.project_id \
          where k.public_key = $1 and p.deleted_at is null",
     )

@@ -14,7 +14,9 @@ use futures_util::future::BoxFuture;
 use serde_json::{json, Map, Value};
 use sqlx::{PgConnection, PgExecutor, PgPool};
 
-use crate::domain::prompt_refs::{self, PromptRef, RefSelector, MAX_NESTING_DEPTH};
+use crate::domain::prompt_refs::{
+    self, CompositionLimits, PromptRef, RefSelector, MAX_NESTING_DEPTH,
+};
 
 /// The label the newest version always carries.
 pub const LATEST_LABEL: &str = "latest";
@@ -139,6 +141,7 @@ pub async fn create_prompt(
     pool: &PgPool,
     project_id: &str,
     p: NewPrompt,
+    limits: CompositionLimits,
 ) -> Result<PromptRow, CreateError> {
     let mut tx = pool.begin().await?;
     lock_name(&mut tx, project_id, &p.name).await?;
@@ -166,7 +169,7 @@ pub async fn create_prompt(
         prompt: p.prompt.clone(),
     };
     // Refuses missing, non-text, circular and too deep references before anything is written.
-    resolve_graph(&mut tx, project_id, &root, Some(refs.clone())).await?;
+    resolve_graph(&mut tx, project_id, &root, Some(refs.clone()), limits).await?;
     let tags = match (&p.tags, &previous) {
         (Some(t), _) => dedup(t.clone()),
         (None, Some((_, _, t))) => t.clone(),
@@ -323,6 +326,9 @@ struct Walk<'c> {
     root_name: String,
     on_path: HashSet<String>,
     edges: Map<String, Value>,
+    limits: CompositionLimits,
+    /// References followed so far (each one a look-up).
+    followed: usize,
 }
 
 impl Walk<'_> {
@@ -359,6 +365,13 @@ impl Walk<'_> {
             self.on_path.insert(node.id.clone());
             let mut text = node.prompt.to_string();
             for r in &refs {
+                self.followed += 1;
+                if self.followed > self.limits.max_references {
+                    return Err(CompositionError::Invalid(format!(
+                        "Prompt composition follows more than {} references",
+                        self.limits.max_references
+                    )));
+                }
                 let sel = match &r.selector {
                     RefSelector::Version(v) => Selector::Version(*v),
                     RefSelector::Label(l) => Selector::Label(l.clone()),
@@ -399,6 +412,12 @@ impl Walk<'_> {
                     &child.labels,
                     &resolved,
                 );
+                if text.len() > self.limits.max_resolved_bytes {
+                    return Err(CompositionError::Invalid(format!(
+                        "Resolved prompt exceeds the limit of {} bytes",
+                        self.limits.max_resolved_bytes
+                    )));
+                }
             }
             self.on_path.remove(&node.id);
             serde_json::from_str(&text)
@@ -414,6 +433,7 @@ async fn resolve_graph(
     project_id: &str,
     root: &GraphNode,
     given: Option<Vec<PromptRef>>,
+    limits: CompositionLimits,
 ) -> Result<(Value, Option<Value>), CompositionError> {
     let mut walk = Walk {
         conn,
@@ -422,6 +442,8 @@ async fn resolve_graph(
         root_name: root.name.clone(),
         on_path: HashSet::new(),
         edges: Map::new(),
+        limits,
+        followed: 0,
     };
     let prompt = walk.visit(root, given, 0).await?;
     let graph = (!walk.edges.is_empty()).then(|| {
@@ -442,6 +464,7 @@ pub async fn find_resolved_prompt(
     name: &str,
     sel: &Selector,
     resolve: bool,
+    limits: CompositionLimits,
 ) -> Result<Option<(PromptRow, Option<Value>)>, CompositionError> {
     let mut conn = pool.acquire().await?;
     let Some(mut row) = find_prompt(&mut *conn, project_id, name, sel).await? else {
@@ -451,7 +474,7 @@ pub async fn find_resolved_prompt(
         return Ok(Some((row, None)));
     }
     let (prompt, graph) =
-        resolve_graph(&mut conn, project_id, &GraphNode::from(&row), None).await?;
+        resolve_graph(&mut conn, project_id, &GraphNode::from(&row), None, limits).await?;
     row.prompt = prompt;
     Ok(Some((row, graph)))
 }

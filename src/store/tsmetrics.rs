@@ -694,9 +694,10 @@ fn plan_pieces(
 pub fn bucket_start(t: DateTime<Utc>, step_secs: i64) -> DateTime<Utc> {
     let micros = t.timestamp_micros();
     let step = step_secs * 1_000_000;
+    // Flooring can only leave chrono's range at its very start; keep `t` there.
     Utc.timestamp_micros(micros - micros.rem_euclid(step))
         .single()
-        .expect("flooring a valid timestamp stays in range")
+        .unwrap_or(t)
 }
 
 /// Start of the first epoch-aligned bucket of width `secs` at or after `t`.
