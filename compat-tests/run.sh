@@ -3,7 +3,8 @@
 #   bash compat-tests/run.sh
 # Unit tests and the integration suite (compat-tests/, against a real PostgreSQL that the
 # suite starts itself, or TEST_DATABASE_URL) run through cargo; the SDK suites in
-# compat-tests/python and compat-tests/js run when their directories exist.
+# compat-tests/python and compat-tests/js and the web UI's browser suite in compat-tests/ui
+# (chromium over WebDriver) run when their directories exist.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,7 +21,7 @@ fi
 cargo build --all-targets --locked
 cargo test --all-targets --locked -- --test-threads "${TEST_THREADS:-8}"
 
-for suite in compat-tests/python/run.sh compat-tests/js/run.sh; do
+for suite in compat-tests/python/run.sh compat-tests/js/run.sh compat-tests/ui/run.sh; do
   if [ -f "$suite" ]; then
     echo "== $suite"
     bash "$suite"
