@@ -60,6 +60,7 @@ xtrace_start ui
 
 export UI_SCREENSHOTS="${UI_SCREENSHOTS:-${CARGO_TARGET_DIR:-target}/ui-screenshots}"
 mkdir -p "$UI_SCREENSHOTS"
+rm -f "$UI_SCREENSHOTS"/*.png
 # Selenium must not look for (or download) a driver: both paths are given.
 export SE_OFFLINE=true
 timeout "$SUITE_TIMEOUT" "$VENV/bin/python" "$UI_DIR/test_ui.py"

@@ -364,10 +364,35 @@ def test_trace_detail(ui, project_a):
     assert details.find_element(By.CSS_SELECTOR, "pre.raw").is_displayed()
     assert not details.find_element(By.CSS_SELECTOR, "pre.pretty").is_displayed()
     ui.shot("trace-generation", full=True)
+    # Dark theme (prefers-color-scheme: dark).
+    ui.d.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
+    bg = ui.d.execute_script("return getComputedStyle(document.body).backgroundColor")
+    assert bg == "rgb(15, 18, 22)", bg
+    ui.shot("trace-generation-dark")
+    ui.d.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": "light"}]})
     # The error observation shows its status message.
     ui.go(f"/project/{project_a}/traces/{TRACE}?observation={RUN}-guard")
     assert "blocked word list unavailable" in ui.text()
     check_console(ui, "trace detail")
+
+
+def test_page_weight(ui, project_a):
+    """Prints the gzip size of a trace list page, a trace view and the two assets."""
+    import gzip
+    cookie = "xtrace_session=" + ui.d.get_cookie("xtrace_session")["value"]
+    sizes = {}
+    for label, path in [("trace list", f"/project/{project_a}/traces"),
+                        ("trace view", f"/project/{project_a}/traces/{TRACE}"),
+                        ("app.js", "/ui/assets/app.js"), ("app.css", "/ui/assets/app.css")]:
+        req = urllib.request.Request(BASE + path, headers={"Cookie": cookie})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            raw = r.read()
+        assert r.status == 200
+        sizes[label] = (len(raw), len(gzip.compress(raw, 6)))
+    total = sum(z for _, z in sizes.values())
+    print("     page weight (bytes, raw/gzip): " + ", ".join(f"{k} {a}/{b}" for k, (a, b) in sizes.items())
+          + f"; trace view + assets gzip total {sizes['trace view'][1] + sizes['app.js'][1] + sizes['app.css'][1]}")
+    assert total < 300_000
 
 
 def test_session(ui, project_a):
@@ -533,6 +558,7 @@ def main():
         ("trace list with filters", lambda: test_trace_list_filters(ui, project_a)),
         ("live trace list", lambda: test_live_list(ui, project_a)),
         ("trace detail", lambda: test_trace_detail(ui, project_a)),
+        ("page weight", lambda: test_page_weight(ui, project_a)),
         ("session", lambda: test_session(ui, project_a)),
         ("scores", lambda: test_scores(ui, project_a)),
         ("dashboard", lambda: test_dashboard(ui, project_a)),

@@ -64,7 +64,11 @@ pub async fn find_session(pool: &PgPool, token_hash: &[u8]) -> sqlx::Result<Opti
 }
 
 /// Points an admin session at another project.
-pub async fn switch_project(pool: &PgPool, token_hash: &[u8], project_id: &str) -> sqlx::Result<()> {
+pub async fn switch_project(
+    pool: &PgPool,
+    token_hash: &[u8],
+    project_id: &str,
+) -> sqlx::Result<()> {
     sqlx::query("update ui_sessions set project_id = $2 where token_hash = $1 and is_admin")
         .bind(token_hash)
         .bind(project_id)

@@ -68,7 +68,7 @@ pub fn line_chart(title: &str, x_labels: &[String], series: &[Series]) -> Markup
                         text.axis x=(L - 6.0) y=(y(top * t) + 4.0) text-anchor="end" { (short_number(top * t)) }
                     }
                     @for (i, lab) in x_labels.iter().enumerate() {
-                        @if (i % label_every == 0 && (i + label_every / 2 < n - 1 || i + 1 == n)) || i + 1 == n {
+                        @if i + 1 == n || (i % label_every == 0 && i + label_every / 2 < n - 1) {
                             @let anchor = if n > 1 && i + 1 == n { "end" } else if n > 1 && i == 0 { "start" } else { "middle" };
                             text.axis x=(x(i)) y=(H - 8.0) text-anchor=(anchor) { (lab) }
                         }

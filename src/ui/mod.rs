@@ -47,7 +47,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/project/{project_id}/traces/{trace_id}",
             web::get().to(traces::detail),
         )
-        .route("/project/{project_id}/sessions", web::get().to(pages::sessions))
+        .route(
+            "/project/{project_id}/sessions",
+            web::get().to(pages::sessions),
+        )
         .route(
             "/project/{project_id}/sessions/{session_id}",
             web::get().to(pages::session),
@@ -57,12 +60,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/project/{project_id}/dashboard",
             web::get().to(pages::dashboard),
         )
-        .route("/project/{project_id}/prompts", web::get().to(pages::prompts))
+        .route(
+            "/project/{project_id}/prompts",
+            web::get().to(pages::prompts),
+        )
         .route(
             "/project/{project_id}/prompts/{name:.+}",
             web::get().to(pages::prompt),
         )
-        .route("/project/{project_id}/datasets", web::get().to(pages::datasets))
+        .route(
+            "/project/{project_id}/datasets",
+            web::get().to(pages::datasets),
+        )
         .route(
             "/project/{project_id}/datasets/{dataset_id}",
             web::get().to(pages::dataset),
@@ -75,7 +84,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/project/{project_id}/datasets/{dataset_id}/compare",
             web::get().to(pages::dataset_compare),
         )
-        .route("/project/{project_id}/metrics", web::get().to(pages::metrics));
+        .route(
+            "/project/{project_id}/metrics",
+            web::get().to(pages::metrics),
+        );
 }
 
 const APP_JS: &str = include_str!("assets/app.js");
@@ -100,7 +112,9 @@ async fn asset(path: web::Path<String>) -> HttpResponse {
 }
 
 /// Adds the security headers every UI response carries.
-pub fn with_security_headers(mut b: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
+pub fn with_security_headers(
+    mut b: actix_web::HttpResponseBuilder,
+) -> actix_web::HttpResponseBuilder {
     b.insert_header(("Content-Security-Policy", CSP))
         .insert_header(("X-Frame-Options", "DENY"))
         .insert_header(("X-Content-Type-Options", "nosniff"))
@@ -143,7 +157,10 @@ pub enum UiError {
 impl ResponseError for UiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            UiError::SignIn(_) => StatusCode::SEE_OTHER,
+            // The response is a 303 to sign-in (see `error_response`); the status reported
+            // here only classifies the event for request logging (a client error, not a
+            // server error).
+            UiError::SignIn(_) => StatusCode::UNAUTHORIZED,
             UiError::NotFound => StatusCode::NOT_FOUND,
             UiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             UiError::Db(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -162,7 +179,10 @@ impl ResponseError for UiError {
             UiError::BadRequest(m) => ("Bad request", m.clone()),
             UiError::Db(e) => {
                 tracing::warn!(error = %e, "database error in the web UI");
-                ("Unavailable", "The database could not be reached; try again.".into())
+                (
+                    "Unavailable",
+                    "The database could not be reached; try again.".into(),
+                )
             }
         };
         html_response(

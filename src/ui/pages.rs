@@ -18,7 +18,9 @@ use super::{html_response, page, path_encode, url_encode, Params, Section, UiErr
 use crate::domain::paging::Page;
 use crate::startup::AppState;
 use crate::store;
-use crate::store::metrics_query::{self as mq, Aggregation, ApiVersion, Granularity, MetricsQuery, ViewName};
+use crate::store::metrics_query::{
+    self as mq, Aggregation, ApiVersion, Granularity, MetricsQuery, ViewName,
+};
 
 fn page_no(p: &Params) -> u64 {
     p.get("page")
@@ -47,7 +49,11 @@ fn ok(s: &UiSession, section: Section, title: &str, body: Markup) -> UiResult {
 // ------------------------------------------------------------------------------------
 
 /// `GET /project/{projectId}/sessions`.
-pub async fn sessions(req: HttpRequest, state: web::Data<AppState>, path: web::Path<String>) -> UiResult {
+pub async fn sessions(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> UiResult {
     let s = UiSession::for_project(&req, &state, &path).await?;
     let pid = s.row.project_id.clone();
     let pe = path_encode(&pid);
@@ -57,7 +63,10 @@ pub async fn sessions(req: HttpRequest, state: web::Data<AppState>, path: web::P
         &state.pool,
         &pid,
         &Default::default(),
-        Page { page: pg, limit: PAGE_SIZE },
+        Page {
+            page: pg,
+            limit: PAGE_SIZE,
+        },
     )
     .await?;
     let body = html! {
@@ -104,7 +113,10 @@ pub async fn session(
             session_ids: vec![session_id.clone()],
             ..Default::default()
         },
-        Page { page: 1, limit: 100 },
+        Page {
+            page: 1,
+            limit: 100,
+        },
     )
     .await?
     .0;
@@ -141,7 +153,11 @@ pub async fn session(
 
 /// `GET /project/{projectId}/scores` (filters `name`, `source`, `dataType`, `trace`,
 /// `range`), with the score configs.
-pub async fn scores(req: HttpRequest, state: web::Data<AppState>, path: web::Path<String>) -> UiResult {
+pub async fn scores(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> UiResult {
     let s = UiSession::for_project(&req, &state, &path).await?;
     let pid = s.row.project_id.clone();
     let pe = path_encode(&pid);
@@ -151,17 +167,35 @@ pub async fn scores(req: HttpRequest, state: web::Data<AppState>, path: web::Pat
         name: p.get("name").map(str::to_string),
         source: p.get("source").map(str::to_string),
         data_type: p.get("dataType").map(str::to_string),
-        trace_ids: p.get("trace").map(|t| vec![t.to_string()]).unwrap_or_default(),
+        trace_ids: p
+            .get("trace")
+            .map(|t| vec![t.to_string()])
+            .unwrap_or_default(),
         ..Default::default()
     };
     if let Some(r) = p.get("range") {
         let d = parse_range(r).ok_or_else(|| UiError::BadRequest(format!("Unknown range {r}.")))?;
         f.from_timestamp = Some(Utc::now() - d);
     }
-    let (rows, total) =
-        store::scores::list_scores(&state.pool, &pid, &f, Page { page: pg, limit: PAGE_SIZE }).await?;
-    let (configs, _) =
-        store::score_configs::list(&state.pool, &pid, Page { page: 1, limit: 100 }).await?;
+    let (rows, total) = store::scores::list_scores(
+        &state.pool,
+        &pid,
+        &f,
+        Page {
+            page: pg,
+            limit: PAGE_SIZE,
+        },
+    )
+    .await?;
+    let (configs, _) = store::score_configs::list(
+        &state.pool,
+        &pid,
+        Page {
+            page: 1,
+            limit: 100,
+        },
+    )
+    .await?;
     let v = |k: &str| p.get(k).unwrap_or("").to_string();
     let body = html! {
         h1 { "Scores" }
@@ -260,7 +294,11 @@ async fn run_query(
         version: ApiVersion::V1,
         view: q.view,
         dimensions: q.dims.iter().map(|d| d.to_string()).collect(),
-        metrics: q.metrics.iter().map(|(m, a)| (m.to_string(), agg(a))).collect(),
+        metrics: q
+            .metrics
+            .iter()
+            .map(|(m, a)| (m.to_string(), agg(a)))
+            .collect(),
         filters: Vec::new(),
         granularity: q.time.then_some(Granularity::Auto),
         from,
@@ -290,21 +328,35 @@ fn label_of(v: Option<&Value>) -> String {
 }
 
 /// Rows with `time_dimension` (and maybe one dimension) as series on a shared axis.
-fn time_series(rows: &[Map<String, Value>], dim: Option<&str>, metric: &str) -> (Vec<String>, Vec<Series>) {
+fn time_series(
+    rows: &[Map<String, Value>],
+    dim: Option<&str>,
+    metric: &str,
+) -> (Vec<String>, Vec<Series>) {
     let mut times: Vec<String> = rows
         .iter()
-        .filter_map(|r| r.get("time_dimension").and_then(Value::as_str).map(str::to_string))
+        .filter_map(|r| {
+            r.get("time_dimension")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
         .collect();
     times.sort();
     times.dedup();
-    let idx: HashMap<&str, usize> = times.iter().enumerate().map(|(i, t)| (t.as_str(), i)).collect();
+    let idx: HashMap<&str, usize> = times
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.as_str(), i))
+        .collect();
     let mut by: BTreeMap<String, Vec<Option<f64>>> = BTreeMap::new();
     for r in rows {
         let Some(t) = r.get("time_dimension").and_then(Value::as_str) else {
             continue;
         };
         let name = dim.map(|d| label_of(r.get(d))).unwrap_or_default();
-        let vals = by.entry(name).or_insert_with(|| vec![Some(0.0); times.len()]);
+        let vals = by
+            .entry(name)
+            .or_insert_with(|| vec![Some(0.0); times.len()]);
         vals[idx[t]] = Some(f64_of(r.get(metric)));
     }
     let labels = times
@@ -323,7 +375,9 @@ fn time_series(rows: &[Map<String, Value>], dim: Option<&str>, metric: &str) -> 
         .collect();
     (
         labels,
-        by.into_iter().map(|(name, values)| Series { name, values }).collect(),
+        by.into_iter()
+            .map(|(name, values)| Series { name, values })
+            .collect(),
     )
 }
 
@@ -351,23 +405,110 @@ fn fmt_count(v: f64) -> String {
 
 /// `GET /project/{projectId}/dashboard?range=24h|7d|30d|90d` (charts over the metrics
 /// query engine, `store::metrics_query`).
-pub async fn dashboard(req: HttpRequest, state: web::Data<AppState>, path: web::Path<String>) -> UiResult {
+pub async fn dashboard(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> UiResult {
     let s = UiSession::for_project(&req, &state, &path).await?;
     let pid = s.row.project_id.clone();
     let pe = path_encode(&pid);
     let p = Params::from_req(&req);
     let range = p.get("range").unwrap_or("7d").to_string();
-    let d = parse_range(&range).ok_or_else(|| UiError::BadRequest(format!("Unknown range {range}.")))?;
+    let d = parse_range(&range)
+        .ok_or_else(|| UiError::BadRequest(format!("Unknown range {range}.")))?;
     let to = Utc::now();
     let from = to - d;
     let st = &state;
     let (traces_t, obs_t, by_model, latency, users, names) = tokio::try_join!(
-        run_query(st, &pid, from, to, Q { view: ViewName::Traces, dims: &[], metrics: &[("count", "count")], time: true, order: None, limit: None }),
-        run_query(st, &pid, from, to, Q { view: ViewName::Observations, dims: &["level"], metrics: &[("count", "count")], time: true, order: None, limit: None }),
-        run_query(st, &pid, from, to, Q { view: ViewName::Observations, dims: &["providedModelName"], metrics: &[("totalCost", "sum"), ("totalTokens", "sum"), ("count", "count")], time: false, order: Some(("sum_totalCost", true)), limit: Some(20) }),
-        run_query(st, &pid, from, to, Q { view: ViewName::Observations, dims: &["providedModelName"], metrics: &[("latency", "p50"), ("latency", "p95"), ("latency", "p99")], time: false, order: Some(("p95_latency", true)), limit: Some(10) }),
-        run_query(st, &pid, from, to, Q { view: ViewName::Traces, dims: &["userId"], metrics: &[("count", "count")], time: false, order: Some(("count_count", true)), limit: Some(11) }),
-        run_query(st, &pid, from, to, Q { view: ViewName::Traces, dims: &["name"], metrics: &[("latency", "p50"), ("latency", "p95"), ("latency", "p99")], time: false, order: Some(("p95_latency", true)), limit: Some(10) }),
+        run_query(
+            st,
+            &pid,
+            from,
+            to,
+            Q {
+                view: ViewName::Traces,
+                dims: &[],
+                metrics: &[("count", "count")],
+                time: true,
+                order: None,
+                limit: None
+            }
+        ),
+        run_query(
+            st,
+            &pid,
+            from,
+            to,
+            Q {
+                view: ViewName::Observations,
+                dims: &["level"],
+                metrics: &[("count", "count")],
+                time: true,
+                order: None,
+                limit: None
+            }
+        ),
+        run_query(
+            st,
+            &pid,
+            from,
+            to,
+            Q {
+                view: ViewName::Observations,
+                dims: &["providedModelName"],
+                metrics: &[
+                    ("totalCost", "sum"),
+                    ("totalTokens", "sum"),
+                    ("count", "count")
+                ],
+                time: false,
+                order: Some(("sum_totalCost", true)),
+                limit: Some(20)
+            }
+        ),
+        run_query(
+            st,
+            &pid,
+            from,
+            to,
+            Q {
+                view: ViewName::Observations,
+                dims: &["providedModelName"],
+                metrics: &[("latency", "p50"), ("latency", "p95"), ("latency", "p99")],
+                time: false,
+                order: Some(("p95_latency", true)),
+                limit: Some(10)
+            }
+        ),
+        run_query(
+            st,
+            &pid,
+            from,
+            to,
+            Q {
+                view: ViewName::Traces,
+                dims: &["userId"],
+                metrics: &[("count", "count")],
+                time: false,
+                order: Some(("count_count", true)),
+                limit: Some(11)
+            }
+        ),
+        run_query(
+            st,
+            &pid,
+            from,
+            to,
+            Q {
+                view: ViewName::Traces,
+                dims: &["name"],
+                metrics: &[("latency", "p50"), ("latency", "p95"), ("latency", "p99")],
+                time: false,
+                order: Some(("p95_latency", true)),
+                limit: Some(10)
+            }
+        ),
     )?;
     let (tl, ts) = time_series(&traces_t, None, "count_count");
     let (ol, os) = time_series(&obs_t, Some("level"), "count_count");
@@ -439,7 +580,11 @@ pub async fn dashboard(req: HttpRequest, state: web::Data<AppState>, path: web::
 // ------------------------------------------------------------------------------------
 
 /// `GET /project/{projectId}/prompts`.
-pub async fn prompts(req: HttpRequest, state: web::Data<AppState>, path: web::Path<String>) -> UiResult {
+pub async fn prompts(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> UiResult {
     let s = UiSession::for_project(&req, &state, &path).await?;
     let pid = s.row.project_id.clone();
     let pe = path_encode(&pid);
@@ -499,8 +644,13 @@ pub async fn prompt(
     };
     let mut versions = Vec::new();
     for v in group.versions.iter().rev() {
-        if let Some(r) =
-            store::prompts::find_prompt(&state.pool, &pid, &name, &store::prompts::Selector::Version(*v)).await?
+        if let Some(r) = store::prompts::find_prompt(
+            &state.pool,
+            &pid,
+            &name,
+            &store::prompts::Selector::Version(*v),
+        )
+        .await?
         {
             versions.push(r);
         }
@@ -550,7 +700,11 @@ pub async fn prompt(
 // ------------------------------------------------------------------------------------
 
 /// `GET /project/{projectId}/datasets`.
-pub async fn datasets(req: HttpRequest, state: web::Data<AppState>, path: web::Path<String>) -> UiResult {
+pub async fn datasets(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> UiResult {
     let s = UiSession::for_project(&req, &state, &path).await?;
     let pid = s.row.project_id.clone();
     let pe = path_encode(&pid);
@@ -574,7 +728,11 @@ pub async fn datasets(req: HttpRequest, state: web::Data<AppState>, path: web::P
     ok(&s, Section::Datasets, "Datasets", body)
 }
 
-async fn find_dataset(state: &AppState, pid: &str, id: &str) -> Result<store::datasets::DatasetRow, UiError> {
+async fn find_dataset(
+    state: &AppState,
+    pid: &str,
+    id: &str,
+) -> Result<store::datasets::DatasetRow, UiError> {
     store::datasets::find_dataset_by_id(&state.pool, pid, id)
         .await?
         .ok_or(UiError::NotFound)
@@ -666,7 +824,10 @@ async fn run_cells(
                     trace_ids: trace_ids.clone(),
                     ..Default::default()
                 },
-                Page { page: 1, limit: 1000 },
+                Page {
+                    page: 1,
+                    limit: 1000,
+                },
             )
             .await
         },
@@ -796,7 +957,11 @@ async fn compare_page(
 
 /// `GET /project/{projectId}/metrics?name=&labels=k=v,k2=v2&group_by=&agg=&step=&range=`:
 /// the time-series metrics (`/v1/metrics/batch` data) as charts.
-pub async fn metrics(req: HttpRequest, state: web::Data<AppState>, path: web::Path<String>) -> UiResult {
+pub async fn metrics(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> UiResult {
     let s = UiSession::for_project(&req, &state, &path).await?;
     let pid = s.row.project_id.clone();
     let pe = path_encode(&pid);
@@ -809,7 +974,10 @@ pub async fn metrics(req: HttpRequest, state: web::Data<AppState>, path: web::Pa
     };
     let from = match p.get("from") {
         Some(v) => parse_time(v).ok_or_else(|| UiError::BadRequest(format!("Bad time {v}.")))?,
-        None => to - parse_range(&range).ok_or_else(|| UiError::BadRequest(format!("Unknown range {range}.")))?,
+        None => {
+            to - parse_range(&range)
+                .ok_or_else(|| UiError::BadRequest(format!("Unknown range {range}.")))?
+        }
     };
     if from >= to {
         return Err(UiError::BadRequest("from must be before to".into()));

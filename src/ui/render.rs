@@ -404,7 +404,8 @@ mod tests {
 
     #[test]
     fn recognises_chat_shapes() {
-        let openai = json!([{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}]);
+        let openai =
+            json!([{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}]);
         assert_eq!(chat_messages(&openai).unwrap().len(), 2);
         let anthropic = json!({"system": "s", "messages": [{"role": "user", "content": [{"type": "text", "text": "x"}]}]});
         let m = chat_messages(&anthropic).unwrap();
@@ -426,7 +427,10 @@ mod tests {
 
     #[test]
     fn escapes_text_and_marks_media() {
-        let html = io(&json!("<script>x</script> @@@langfuseMedia:type=image/png|id=m1|source=bytes@@@")).into_string();
+        let html = io(&json!(
+            "<script>x</script> @@@langfuseMedia:type=image/png|id=m1|source=bytes@@@"
+        ))
+        .into_string();
         assert!(html.contains("&lt;script&gt;"));
         assert!(html.contains("m1"));
         assert!(!html.contains("<script>"));

@@ -65,7 +65,13 @@ fn secure(req: &HttpRequest, state: &AppState) -> bool {
             .is_some_and(|u| u.starts_with("https://"))
 }
 
-fn cookie<'a>(req: &HttpRequest, state: &AppState, name: &'a str, value: String, path: &'a str) -> Cookie<'a> {
+fn cookie<'a>(
+    req: &HttpRequest,
+    state: &AppState,
+    name: &'a str,
+    value: String,
+    path: &'a str,
+) -> Cookie<'a> {
     Cookie::build(name, value)
         .path(path)
         .http_only(true)
@@ -192,7 +198,13 @@ pub async fn sign_in_form(req: HttpRequest, state: web::Data<AppState>) -> UiRes
         let _ = s;
         return Ok(redirect(n));
     }
-    Ok(sign_in_page(&req, &state, StatusCode::OK, next.as_deref(), None))
+    Ok(sign_in_page(
+        &req,
+        &state,
+        StatusCode::OK,
+        next.as_deref(),
+        None,
+    ))
 }
 
 /// The sign-in form.
@@ -217,9 +229,9 @@ pub async fn sign_in(
 ) -> UiResult {
     let f = form.into_inner();
     let next = safe_next(f.next.as_deref());
-    let csrf_ok = req
-        .cookie(CSRF_COOKIE)
-        .is_some_and(|c| !f.csrf.is_empty() && bool::from(c.value().as_bytes().ct_eq(f.csrf.as_bytes())));
+    let csrf_ok = req.cookie(CSRF_COOKIE).is_some_and(|c| {
+        !f.csrf.is_empty() && bool::from(c.value().as_bytes().ct_eq(f.csrf.as_bytes()))
+    });
     if !csrf_ok {
         return Ok(sign_in_page(
             &req,
@@ -245,7 +257,10 @@ pub async fn sign_in(
     } else {
         let pk = f.public_key.trim();
         let sk = f.secret_key.trim();
-        match (pk.is_empty() || sk.is_empty(), store::projects::find_key_credentials(&state.pool, pk).await?) {
+        match (
+            pk.is_empty() || sk.is_empty(),
+            store::projects::find_key_credentials(&state.pool, pk).await?,
+        ) {
             (false, Some(creds))
                 if bool::from(
                     crate::auth::hash_secret(&creds.secret_salt, sk).ct_eq(&creds.secret_hash),
@@ -332,5 +347,8 @@ pub async fn switch_project(
         return Err(UiError::NotFound);
     }
     store::ui::switch_project(&state.pool, &s.token_hash, &target).await?;
-    Ok(redirect(&format!("/project/{}/traces", path_encode(&target))))
+    Ok(redirect(&format!(
+        "/project/{}/traces",
+        path_encode(&target)
+    )))
 }

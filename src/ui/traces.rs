@@ -32,6 +32,9 @@ use crate::store::ui::TraceSummary;
 /// Rows per page.
 pub const PAGE_SIZE: u64 = 50;
 
+/// A filtered trace count stops here (an unfiltered one is exact and instant).
+const COUNT_CAP: u64 = 10_000;
+
 /// Parses `YYYY-MM-DDTHH:MM[:SS]` (a datetime-local input, read as UTC) or RFC 3339.
 pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
@@ -79,7 +82,10 @@ async fn list_state(state: &AppState, project_id: &str, p: &Params) -> Result<Li
                     .collect()
             })
             .unwrap_or_default(),
-        environments: p.get("env").map(|e| vec![e.to_string()]).unwrap_or_default(),
+        environments: p
+            .get("env")
+            .map(|e| vec![e.to_string()])
+            .unwrap_or_default(),
         ..Default::default()
     };
     if let Some(r) = p.get("range") {
@@ -157,7 +163,11 @@ struct RowData {
     summary: TraceSummary,
 }
 
-async fn row_data(state: &AppState, project_id: &str, rows: Vec<TraceRow>) -> Result<Vec<RowData>, UiError> {
+async fn row_data(
+    state: &AppState,
+    project_id: &str,
+    rows: Vec<TraceRow>,
+) -> Result<Vec<RowData>, UiError> {
     let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
     let (aggs, sums) = tokio::try_join!(
         store::traces::aggregates(&state.pool, project_id, &ids),
@@ -203,12 +213,16 @@ fn trace_row(p: &str, r: &RowData, fresh: bool) -> Markup {
 }
 
 /// `GET /project/{projectId}/traces`.
-pub async fn list(req: HttpRequest, state: web::Data<AppState>, path: web::Path<String>) -> UiResult {
+pub async fn list(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> UiResult {
     let s = UiSession::for_project(&req, &state, &path).await?;
     let pid = s.row.project_id.clone();
     let p = Params::from_req(&req);
     let ls = list_state(&state, &pid, &p).await?;
-    let (rows, total) = store::traces::list_traces(
+    let (rows, total) = store::traces::list_traces_counting(
         &state.pool,
         &pid,
         &ls.filter,
@@ -217,11 +231,20 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>, path: web::Path<
             limit: PAGE_SIZE,
         },
         false,
+        Some(COUNT_CAP),
     )
     .await?;
+    // A filtered count stops at COUNT_CAP matches ("10,000+"); paging goes on while pages
+    // are full.
+    let capped = ls.filtered && total >= COUNT_CAP;
     let data = row_data(&state, &pid, rows).await?;
     let pe = path_encode(&pid);
     let pages = total.div_ceil(PAGE_SIZE).max(1);
+    let has_next = if capped {
+        data.len() as u64 == PAGE_SIZE
+    } else {
+        ls.page < pages
+    };
     let sort = p.get("sort").unwrap_or("timestamp");
     let dir = p.get("dir").unwrap_or("desc");
     let live = ls.page == 1 && !ls.filtered && sort == "timestamp" && dir == "desc";
@@ -230,7 +253,11 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>, path: web::Path<
         .map(|d| d.trace.timestamp.to_rfc3339())
         .unwrap_or_else(|| "1970-01-01T00:00:00Z".into());
     let sort_link = |col: &str, label: &str| {
-        let next_dir = if sort == col && dir == "desc" { "asc" } else { "desc" };
+        let next_dir = if sort == col && dir == "desc" {
+            "asc"
+        } else {
+            "desc"
+        };
         let q = Params(
             p.0.iter()
                 .filter(|(k, _)| k != "sort" && k != "dir" && k != "page")
@@ -279,7 +306,7 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>, path: web::Path<
             a href=(format!("/project/{pe}/traces")) { "Reset" }
         }
         p.summary {
-            span #trace-total { (count(total as f64)) } " traces"
+            span #trace-total { (count(total as f64)) @if capped { "+" } } " traces"
             @if live { span #live-status.muted data-live-url=(format!("/ui/live/project/{pe}/traces")) data-after=(newest) { " · live" } }
         }
         div.tablewrap {
@@ -301,17 +328,24 @@ pub async fn list(req: HttpRequest, state: web::Data<AppState>, path: web::Path<
         }
         nav.pager aria-label="Pages" {
             @if ls.page > 1 { a rel="prev" href=(format!("/project/{pe}/traces{}", p.with("page", Some(&(ls.page - 1).to_string())))) { "← Newer" } }
-            span { "Page " (ls.page) " of " (pages) }
-            @if ls.page < pages { a rel="next" href=(format!("/project/{pe}/traces{}", p.with("page", Some(&(ls.page + 1).to_string())))) { "Older →" } }
+            span { "Page " (ls.page) @if !capped { " of " (pages) } }
+            @if has_next { a rel="next" href=(format!("/project/{pe}/traces{}", p.with("page", Some(&(ls.page + 1).to_string())))) { "Older →" } }
         }
     };
-    Ok(html_response(StatusCode::OK, page(&s, Section::Traces, "Traces", body)))
+    Ok(html_response(
+        StatusCode::OK,
+        page(&s, Section::Traces, "Traces", body),
+    ))
 }
 
 /// `GET /ui/live/project/{projectId}/traces?after=<RFC 3339>`: rows of the traces newer
 /// than `after` (an HTML fragment the list's script prepends), with the newest
 /// timestamp in `X-Newest`.
-pub async fn live_rows(req: HttpRequest, state: web::Data<AppState>, path: web::Path<String>) -> UiResult {
+pub async fn live_rows(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> UiResult {
     let s = UiSession::for_project(&req, &state, &path).await?;
     let pid = s.row.project_id.clone();
     let p = Params::from_req(&req);
@@ -384,7 +418,8 @@ fn num(v: &Value, k: &str) -> Option<f64> {
 
 fn obs_tokens(o: &ObservationRow) -> f64 {
     num(&o.usage_details, "total").unwrap_or_else(|| {
-        num(&o.usage_details, "input").unwrap_or(0.0) + num(&o.usage_details, "output").unwrap_or(0.0)
+        num(&o.usage_details, "input").unwrap_or(0.0)
+            + num(&o.usage_details, "output").unwrap_or(0.0)
     })
 }
 
@@ -507,7 +542,14 @@ pub fn series_chart(
             let name = match &s.labels {
                 Value::Object(m) if !m.is_empty() => m
                     .iter()
-                    .map(|(k, v)| format!("{k}={}", v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+                    .map(|(k, v)| {
+                        format!(
+                            "{k}={}",
+                            v.as_str()
+                                .map(str::to_string)
+                                .unwrap_or_else(|| v.to_string())
+                        )
+                    })
                     .collect::<Vec<_>>()
                     .join(", "),
                 _ => String::new(),
@@ -538,7 +580,9 @@ pub async fn detail(
     };
     let pe = path_encode(&pid);
     let base = format!("/project/{pe}/traces/{}", path_encode(&trace.id));
-    let selected = p.get("observation").and_then(|id| obs.iter().find(|o| o.id == id));
+    let selected = p
+        .get("observation")
+        .and_then(|id| obs.iter().find(|o| o.id == id));
     // Time axis: the trace timestamp and every observation start/end.
     let mut t0 = trace.timestamp;
     let mut t1 = trace.timestamp;
@@ -657,10 +701,17 @@ pub async fn detail(
         }
     };
     let title = trace.name.clone().unwrap_or_else(|| "Trace".into());
-    Ok(html_response(StatusCode::OK, page(&s, Section::Traces, &title, body)))
+    Ok(html_response(
+        StatusCode::OK,
+        page(&s, Section::Traces, &title, body),
+    ))
 }
 
-fn observation_details(pe: &str, o: &ObservationRow, scores: &[&store::scores::ScoreRow]) -> Markup {
+fn observation_details(
+    pe: &str,
+    o: &ObservationRow,
+    scores: &[&store::scores::ScoreRow],
+) -> Markup {
     let latency = o
         .end_time
         .map(|e| (e - o.start_time).num_milliseconds() as f64 / 1000.0);
