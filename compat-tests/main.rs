@@ -26,4 +26,5 @@ mod scores_read;
 mod sessions;
 mod traces;
 mod tsmetrics;
+mod ui;
 mod zero_config;

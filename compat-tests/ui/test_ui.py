@@ -356,6 +356,7 @@ def test_trace_detail(ui, project_a):
     assert "gpt-4o" in body and "temperature" in body and "132" in body and "helpfulness" in body
     assert "time to first token" in body.lower() and "400ms" in body, body
     assert f"{PROMPT} v1" in body
+    ui.shot("trace-generation", full=True)
     # JSON raw toggle works (JS).
     details = ui.d.find_element(By.CSS_SELECTOR, "#obs-input details.json")
     ui.d.execute_script("arguments[0].open = true", details)
@@ -363,7 +364,7 @@ def test_trace_detail(ui, project_a):
     btn.click()
     assert details.find_element(By.CSS_SELECTOR, "pre.raw").is_displayed()
     assert not details.find_element(By.CSS_SELECTOR, "pre.pretty").is_displayed()
-    ui.shot("trace-generation", full=True)
+    ui.shot("trace-generation-raw-json")
     # Dark theme (prefers-color-scheme: dark).
     ui.d.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
     bg = ui.d.execute_script("return getComputedStyle(document.body).backgroundColor")
