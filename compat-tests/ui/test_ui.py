@@ -8,8 +8,10 @@ free of errors. Saves a screenshot of every page under $UI_SCREENSHOTS.
 """
 
 import base64
+import hashlib
 import json
 import os
+import struct
 import sys
 import time
 import traceback
@@ -17,6 +19,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
+import zlib
 from datetime import datetime, timedelta, timezone
 
 from selenium import webdriver
@@ -79,6 +82,18 @@ SESSION = f"sess-{RUN}"
 B_TRACE = f"secret-b-{RUN}"
 PROMPT = f"qa-prompt-{RUN}"
 DATASET = f"qa-set-{RUN}"
+TRACE_IMG = f"ui-vision-{RUN}"
+MEDIA_ID = None
+
+
+def tiny_png(w=24, h=24):
+    """A solid red PNG, built by hand (no imaging library needed)."""
+    def chunk(kind, data):
+        c = struct.pack(">I", len(data)) + kind + data
+        return c + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    raw = b"".join(b"\x00" + b"\xff\x00\x00" * w for _ in range(h))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 
 
 def seed():
@@ -169,6 +184,27 @@ def seed():
         points.append({"name": "gpu_memory_used_bytes", "labels": {"node_id": "node-a", "gpu_index": "0"},
                        "value": 8e9 + i * 1e7, "timestamp": iso(at)})
     api("POST", "/v1/metrics/batch", {"metrics": points})
+
+    # An image uploaded through the media API, referenced from a chat message.
+    global MEDIA_ID
+    png = tiny_png()
+    sha = base64.b64encode(hashlib.sha256(png).digest()).decode()
+    media = api("POST", "/api/public/media", {
+        "traceId": TRACE_IMG, "field": "input", "contentType": "image/png",
+        "contentLength": len(png), "sha256Hash": sha})
+    MEDIA_ID = media["mediaId"]
+    put = urllib.request.Request(media["uploadUrl"], data=png, method="PUT", headers={
+        "Content-Type": "image/png", "x-amz-checksum-sha256": sha})
+    with urllib.request.urlopen(put, timeout=20) as r:
+        assert r.status in (200, 201), r.status
+    api("PATCH", f"/api/public/media/{MEDIA_ID}", {"uploadedAt": iso(NOW), "uploadHttpStatus": 200})
+    ref = f"@@@langfuseMedia:type=image/png|id={MEDIA_ID}|source=base64_data_uri@@@"
+    api("POST", "/api/public/ingestion", {"batch": [ev("trace-create", {
+        "id": TRACE_IMG, "name": "vision-request", "timestamp": iso(T0 - timedelta(seconds=5)),
+        "input": [{"role": "user", "content": [
+            {"type": "text", "text": "What is in this image?"},
+            {"type": "image_url", "image_url": {"url": ref}}]}],
+        "output": {"role": "assistant", "content": "A red square."}}, T0)]})
 
     # Project B, with its own keys, through the admin API.
     admin = "Bearer " + ADMIN
@@ -396,6 +432,17 @@ def test_page_weight(ui, project_a):
     assert total < 300_000
 
 
+def test_media(ui, project_a):
+    ui.go(f"/project/{project_a}/traces/{TRACE_IMG}")
+    ui.wait("#trace-input .chat")
+    img = ui.d.find_element(By.CSS_SELECTOR, "#trace-input img.inline")
+    WebDriverWait(ui.d, 10).until(lambda d: d.execute_script(
+        "return arguments[0].complete && arguments[0].naturalWidth", img) == 24)
+    assert "What is in this image?" in ui.text()
+    ui.shot("trace-media")
+    check_console(ui, "media")
+
+
 def test_session(ui, project_a):
     ui.go(f"/project/{project_a}/sessions")
     ui.wait("#sessions")
@@ -509,6 +556,8 @@ def test_sign_out_and_keys_of_b(ui, project_a, project_b, key_b):
     assert "project-b-only" in ui.text() and "chat-request" not in ui.text()
     ui.go(f"/project/{project_a}/traces/{TRACE}")
     assert "Not found" in ui.text()
+    ui.go(f"/ui/media/{MEDIA_ID}")
+    assert "Not found" in ui.text(), "project A's media is not served to project B"
     ui.go(f"/project/{project_b}/traces")
     ui.sign_out()
 
@@ -560,6 +609,7 @@ def main():
         ("live trace list", lambda: test_live_list(ui, project_a)),
         ("trace detail", lambda: test_trace_detail(ui, project_a)),
         ("page weight", lambda: test_page_weight(ui, project_a)),
+        ("media image in a chat message", lambda: test_media(ui, project_a)),
         ("session", lambda: test_session(ui, project_a)),
         ("scores", lambda: test_scores(ui, project_a)),
         ("dashboard", lambda: test_dashboard(ui, project_a)),

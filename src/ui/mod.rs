@@ -9,7 +9,7 @@
 //! - `/project/{projectId}/…`: traces, trace detail, sessions, scores, dashboard, prompts,
 //!   datasets, infrastructure metrics (see `pages`, `traces`);
 //! - `/ui/assets/{file}`: the embedded JS and CSS; `/ui/live/…`: the live trace list's
-//!   polling fragment.
+//!   polling fragment; `/ui/media/{mediaId}`: uploaded media of the session's project.
 //!
 //! Every page answers with a strict Content-Security-Policy (scripts and styles from the
 //! server only, no inline script), `X-Frame-Options: DENY`, `frame-ancestors 'none'`,
@@ -37,6 +37,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/auth/sign-out", web::post().to(session::sign_out))
         .route("/auth/project", web::post().to(session::switch_project))
         .route("/ui/assets/{file}", web::get().to(asset))
+        .route("/ui/media/{media_id}", web::get().to(pages::media))
         .route(
             "/ui/live/project/{project_id}/traces",
             web::get().to(traces::live_rows),

@@ -1076,3 +1076,47 @@ pub async fn metrics(
     };
     ok(&s, Section::Metrics, "Infrastructure metrics", body)
 }
+
+// ------------------------------------------------------------------------------------
+// Media
+// ------------------------------------------------------------------------------------
+
+/// Media types shown inline (`<img>`); everything else (SVG included, which can carry
+/// script) is sent as a download.
+pub const INLINE_IMAGE_TYPES: &[&str] = &[
+    "image/png",
+    "image/jpeg",
+    "image/jpg",
+    "image/gif",
+    "image/webp",
+];
+
+/// `GET /ui/media/{mediaId}`: the bytes of an uploaded media object of the session's
+/// project (what the `@@@langfuseMedia:…@@@` references in inputs and outputs point at).
+pub async fn media(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> UiResult {
+    let Some(s) = UiSession::current(&req, &state).await? else {
+        return Err(UiError::SignIn(req.path().to_string()));
+    };
+    let m = store::media::find_media(&state.pool, &s.row.project_id, &path)
+        .await?
+        .filter(|m| m.uploaded_at.is_some() && !m.bucket_path.contains(".."))
+        .ok_or(UiError::NotFound)?;
+    let bytes = tokio::fs::read(state.config.media_dir.join(&m.bucket_path))
+        .await
+        .map_err(|_| UiError::NotFound)?;
+    let inline = INLINE_IMAGE_TYPES.contains(&m.content_type.as_str());
+    let mut resp = super::with_security_headers(actix_web::HttpResponse::Ok());
+    resp.insert_header(("Content-Type", m.content_type.clone()))
+        .insert_header(("Content-Security-Policy", "default-src 'none'; sandbox"));
+    if !inline {
+        resp.insert_header((
+            "Content-Disposition",
+            format!("attachment; filename=\"{}\"", m.id),
+        ));
+    }
+    Ok(resp.body(bytes))
+}

@@ -234,7 +234,13 @@ fn media_aware(s: &str) -> Markup {
                 @let fields: Vec<(&str, &str)> = p.split('|').filter_map(|kv| kv.split_once('=')).collect();
                 @let kind = fields.iter().find(|(k, _)| *k == "type").map(|(_, v)| *v).unwrap_or("media");
                 @let id = fields.iter().find(|(k, _)| *k == "id").map(|(_, v)| *v).unwrap_or("");
-                span.media title="Media stored through /api/public/media" { "📎 " (kind) " · media " code { (id) } }
+                @let href = format!("/ui/media/{}", super::path_encode(id));
+                span.media {
+                    @if super::pages::INLINE_IMAGE_TYPES.contains(&kind) {
+                        a href=(href) target="_blank" rel="noopener" { img.inline src=(href) alt=(format!("{kind} media {id}")); }
+                    }
+                    a href=(href) rel="noopener" { "media " (kind) " " code { (id) } }
+                }
             } @else { (p) }
         }
     }

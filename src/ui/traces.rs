@@ -645,7 +645,7 @@ pub async fn detail(
             div { dt { "Environment" } dd { (trace.environment) } }
             @if let Some(r) = &trace.release { div { dt { "Release" } dd { (r) } } }
             @if let Some(v) = &trace.version { div { dt { "Version" } dd { (v) } } }
-            div { dt { "Latency" } dd { (duration(span_ms / 1000.0)) } }
+            div { dt { "Latency" } dd { @if obs.is_empty() { "—" } @else { (duration(span_ms / 1000.0)) } } }
             div { dt { "Tokens" } dd { (count(total_tokens)) } }
             div { dt { "Cost" } dd { (cost(total_cost)) } }
             @if !trace.tags.is_empty() { div { dt { "Tags" } dd { @for t in &trace.tags { span.tag { (t) } " " } } } }
