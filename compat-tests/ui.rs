@@ -248,3 +248,31 @@ async fn session_cookie_is_secure_behind_https_and_admin_may_switch_projects() {
         .unwrap();
     assert_eq!(res.status(), 404);
 }
+
+#[tokio::test]
+async fn an_expired_session_signs_out() {
+    let app = spawn_app().await;
+    let res = sign_in(&app, &app.public_key, &app.secret_key, None).await;
+    let cookie = format!(
+        "xtrace_session={}",
+        cookie_value(&set_cookie(&res, "xtrace_session").unwrap())
+    );
+    let get = || {
+        client()
+            .get(app.url("/project/default/sessions"))
+            .header(COOKIE, cookie.clone())
+            .send()
+    };
+    assert_eq!(get().await.unwrap().status(), 200);
+    let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
+    sqlx::query("update ui_sessions set expires_at = now() - interval '1 second'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let res = get().await.unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(
+        res.headers()[LOCATION],
+        "/auth/sign-in?next=%2Fproject%2Fdefault%2Fsessions"
+    );
+}
