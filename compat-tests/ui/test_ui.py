@@ -446,7 +446,9 @@ def test_media(ui, project_a):
 def test_session(ui, project_a):
     ui.go(f"/project/{project_a}/sessions")
     ui.wait("#sessions")
-    assert SESSION in ui.text()
+    row = [r for r in ui.d.find_elements(By.CSS_SELECTOR, "#sessions tbody tr") if SESSION in r.text][0]
+    cells = [c.text for c in row.find_elements(By.TAG_NAME, "td")]
+    assert cells[2] == "2" and cells[3] == "alice" and cells[4] == "10.00s", cells
     ui.shot("sessions")
     ui.d.find_element(By.LINK_TEXT, SESSION).click()
     ui.wait("#conversation")

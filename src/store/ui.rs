@@ -190,3 +190,43 @@ pub async fn prompt_generations(
     .fetch_all(pool)
     .await
 }
+
+/// The list columns of one session: its traces, their users and time span.
+#[derive(Debug, Clone, Default, sqlx::FromRow)]
+pub struct SessionSummary {
+    /// Session id.
+    pub session_id: String,
+    /// Traces in the session.
+    pub traces: i64,
+    /// Distinct user ids of those traces (at most 3).
+    pub users: Vec<String>,
+    /// First trace timestamp.
+    pub first: Option<DateTime<Utc>>,
+    /// Last trace timestamp.
+    pub last: Option<DateTime<Utc>>,
+}
+
+/// Summaries of the given sessions (through the `(project_id, session_id)` trace index).
+pub async fn session_summaries(
+    pool: &PgPool,
+    project_id: &str,
+    session_ids: &[String],
+) -> sqlx::Result<Vec<SessionSummary>> {
+    if session_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    sqlx::query_as(
+        "select ids.id as session_id, coalesce(t.n, 0) as traces, \
+           coalesce(t.users[1:3], '{}') as users, t.first, t.last \
+         from unnest($2::text[]) as ids(id) \
+         left join lateral ( \
+           select count(*) as n, \
+             array_agg(distinct t.user_id) filter (where t.user_id is not null) as users, \
+             min(t.timestamp) as first, max(t.timestamp) as last \
+           from traces t where t.project_id = $1 and t.session_id = ids.id) t on true",
+    )
+    .bind(project_id)
+    .bind(session_ids)
+    .fetch_all(pool)
+    .await
+}

@@ -69,15 +69,32 @@ pub async fn sessions(
         },
     )
     .await?;
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let sums: HashMap<String, store::ui::SessionSummary> =
+        store::ui::session_summaries(&state.pool, &pid, &ids)
+            .await?
+            .into_iter()
+            .map(|s| (s.session_id.clone(), s))
+            .collect();
     let body = html! {
         h1 { "Sessions" }
         div.tablewrap { table.list #sessions {
-            thead { tr { th { "Session" } th { "Created (UTC)" } th { "Environment" } } }
-            tbody { @for r in &rows { tr {
-                td { a href=(format!("/project/{pe}/sessions/{}", path_encode(&r.id))) { (r.id) } }
-                td { (render::time(r.created_at)) }
-                td { (r.environment) }
-            } } }
+            thead { tr { th { "Session" } th { "Created (UTC)" } th.num { "Traces" } th { "Users" } th.num { "Duration" } th { "Environment" } } }
+            tbody { @for r in &rows {
+                @let sum = sums.get(&r.id);
+                tr {
+                    td { a href=(format!("/project/{pe}/sessions/{}", path_encode(&r.id))) { (r.id) } }
+                    td.nowrap { (render::time(r.created_at)) }
+                    td.num { (sum.map(|s| s.traces).unwrap_or(0)) }
+                    td { @if let Some(s) = sum { @for u in &s.users {
+                        a href=(format!("/project/{pe}/traces?user={}", url_encode(u))) { (u) } " "
+                    } } }
+                    td.num { @if let Some((f, l)) = sum.and_then(|s| s.first.zip(s.last)) {
+                        (duration((l - f).num_milliseconds() as f64 / 1000.0))
+                    } }
+                    td { (r.environment) }
+                }
+            } }
         } }
         @if rows.is_empty() { p.muted.empty { "No sessions yet." } }
         (pager(&format!("/project/{pe}/sessions"), &p, pg, total, PAGE_SIZE))
