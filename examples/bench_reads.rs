@@ -159,6 +159,7 @@ async fn main() -> anyhow::Result<()> {
         "/project/default/traces?tags=tag-3".to_string(),
         "/project/default/traces?env=staging&sort=timestamp&dir=asc".to_string(),
         "/project/default/traces?name=name-3".to_string(),
+        "/project/default/traces?level=ERROR".to_string(),
         format!("/project/default/traces?q=trace-{mid}"),
         format!("/project/default/traces/trace-{mid}"),
         "/project/default/sessions".to_string(),

@@ -6,8 +6,6 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
-use crate::store::filter::{Column, Kind};
-
 /// A signed-in UI session.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct UiSessionRow {
@@ -86,16 +84,25 @@ pub async fn delete_session(pool: &PgPool, token_hash: &[u8]) -> sqlx::Result<()
     Ok(())
 }
 
-/// The distinct levels of a trace's observations, as a trace-list filter column: the
-/// list's `level` filter is `levels && {WARNING, ERROR}` through the shared filter
-/// renderer (`store::filter`).
-pub static TRACE_LEVELS: Column = Column {
-    name: "levels",
-    sql: "array(select distinct o.level from observations o \
-          where o.project_id = t.project_id and o.trace_id = t.id)",
-    kind: Kind::TextArray,
-    on_trace: false,
-};
+/// The traces that have an observation at one of `levels` (`WARNING`, `ERROR`), those with
+/// the most recent such observation first, at most `limit` (partial index of migration 0061).
+pub async fn traces_with_levels(
+    pool: &PgPool,
+    project_id: &str,
+    levels: &[String],
+    limit: i64,
+) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar(
+        "select trace_id from observations \
+         where project_id = $1 and level = any($2) and level in ('WARNING', 'ERROR') \
+         group by trace_id order by max(start_time) desc limit $3",
+    )
+    .bind(project_id)
+    .bind(levels)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
 
 /// The list columns of one trace that the API's aggregates do not carry.
 #[derive(Debug, Clone, Default, sqlx::FromRow)]

@@ -2,7 +2,8 @@
 //! (`/project/{projectId}/traces/{traceId}`, the URL the Langfuse SDKs print).
 //!
 //! List filters live in the URL: `name`, `user`, `session`, `tags` (comma-separated, all
-//! must match), `env`, `level` (traces with an observation at that level), `from`/`to`
+//! must match), `env`, `level` (`ERROR`: traces with an error observation; `WARNING`:
+//! with a warning or an error — the 10,000 most recent such traces), `from`/`to`
 //! (`YYYY-MM-DDTHH:MM`, UTC) or `range` (`1h`, `24h`, `7d`, `30d`), `q` (a trace id, else
 //! a substring of the name), `sort` (`timestamp`, `name`, `userId`, `sessionId`),
 //! `dir` (`asc`/`desc`) and `page`. The list is read with `store::traces::list_traces`,
@@ -20,7 +21,7 @@ use super::charts::{line_chart, Series};
 use super::render::{self, cost, count, duration, level_badge, short_id, type_icon};
 use super::session::UiSession;
 use super::{html_response, page, path_encode, url_encode, Params, Section, UiError, UiResult};
-use crate::domain::filter::{ArrayOp, StringOp};
+use crate::domain::filter::StringOp;
 use crate::domain::paging::{Direction, Page};
 use crate::startup::AppState;
 use crate::store;
@@ -34,6 +35,9 @@ pub const PAGE_SIZE: u64 = 50;
 
 /// A filtered trace count stops here (an unfiltered one is exact and instant).
 const COUNT_CAP: u64 = 10_000;
+
+/// The level filter looks at this many traces with warnings/errors, most recent first.
+const LEVEL_CAP: i64 = 10_000;
 
 /// Parses `YYYY-MM-DDTHH:MM[:SS]` (a datetime-local input, read as UTC) or RFC 3339.
 pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
@@ -104,13 +108,14 @@ async fn list_state(state: &AppState, project_id: &str, p: &Params) -> Result<Li
         let levels = match level {
             "ERROR" => vec!["ERROR".to_string()],
             "WARNING" => vec!["WARNING".to_string(), "ERROR".to_string()],
-            "DEBUG" | "DEFAULT" => vec![level.to_string()],
             _ => return Err(UiError::BadRequest(format!("Unknown level {level}."))),
         };
-        f.advanced.push(Condition {
-            column: &store::ui::TRACE_LEVELS,
-            predicate: Predicate::Array(ArrayOp::AnyOf, levels),
-        });
+        // The traces with such observations come from the observations' level index; the
+        // list then filters on their ids (no match: an empty list, which matches nothing).
+        let ids =
+            store::ui::traces_with_levels(&state.pool, project_id, &levels, LEVEL_CAP).await?;
+        f.advanced
+            .push(Condition::any_of(&store::filter::TRACES, "id", &ids));
     }
     if let Some(q) = p.get("q") {
         // A trace id finds that trace; anything else searches names.
@@ -288,7 +293,7 @@ pub async fn list(
             input name="env" value=(v("env")) placeholder="Environment" aria-label="Environment";
             select name="level" aria-label="Level" {
                 option value="" { "Any level" }
-                @for (val, label) in [("ERROR", "Has errors"), ("WARNING", "Warnings or errors"), ("DEBUG", "Has debug")] {
+                @for (val, label) in [("ERROR", "Has errors"), ("WARNING", "Warnings or errors")] {
                     option value=(val) selected[p.get("level") == Some(val)] { (label) }
                 }
             }
