@@ -6,8 +6,8 @@ mod seed;
 
 mod annotation_queues;
 mod auth;
-mod client;
 mod bad_input;
+mod client;
 mod comments;
 mod dashboards;
 mod datasets;
@@ -36,5 +36,6 @@ mod scores_v3;
 mod sessions;
 mod traces;
 mod tsmetrics;
+mod ui;
 mod write_path;
 mod zero_config;

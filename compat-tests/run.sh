@@ -4,8 +4,9 @@
 # The workspace's default members are the server and crates/xtrace-client, so the
 # plain cargo commands cover both. Unit tests and the integration suite (compat-tests/,
 # against a real PostgreSQL that the suite starts itself, or TEST_DATABASE_URL) run
-# through cargo; the SDK suites in
-# compat-tests/python and compat-tests/js run when their directories exist.
+# through cargo; the SDK suites in compat-tests/python and compat-tests/js, the
+# schemathesis run in compat-tests/fuzz and the web UI's browser suite in compat-tests/ui
+# (chromium over WebDriver) run when their directories exist.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,7 +25,7 @@ cargo test --all-targets --locked -- --test-threads "${TEST_THREADS:-8}"
 # `--all-targets` skips doctests; the client crate's documentation examples compile here.
 cargo test --doc --locked -p xtrace-client
 
-for suite in compat-tests/python/run.sh compat-tests/js/run.sh compat-tests/fuzz/run.sh; do
+for suite in compat-tests/python/run.sh compat-tests/js/run.sh compat-tests/fuzz/run.sh compat-tests/ui/run.sh; do
   if [ -f "$suite" ]; then
     echo "== $suite"
     bash "$suite"

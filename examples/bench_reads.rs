@@ -1,6 +1,7 @@
 //! Read-API latency bench: seeds N traces (default 1,000,000; `BENCH_TRACES` or the first
 //! argument), two observations per trace, a score per ten traces and a session per hundred,
-//! into a fresh database, then prints p50/p99 of the main list and get endpoints.
+//! into a fresh database, then prints p50/p99 of the main list and get endpoints and of the
+//! web UI's pages (trace list, trace view, sessions, scores).
 //!
 //! `cargo run --release --example bench_reads [N]` — uses `DATABASE_URL` (a server; a fresh
 //! database is created in it) or starts its own cluster with `xtrace::pg::ManagedPostgres`.
@@ -137,19 +138,51 @@ async fn main() -> anyhow::Result<()> {
         "/api/public/scores?name=quality".to_string(),
         "/api/public/metrics/daily?fromTimestamp=2024-01-10T00:00:00Z&toTimestamp=2024-01-12T00:00:00Z".to_string(),
     ];
+    // Web UI pages, through a UI session stored the way sign-in stores one.
+    let ui_token = "bench-ui-session";
+    xtrace::store::ui::create_session(
+        &pool,
+        &<sha2::Sha256 as sha2::Digest>::digest(ui_token.as_bytes()),
+        &xtrace::store::ui::UiSessionRow {
+            is_admin: true,
+            project_id: "default".into(),
+            public_key: None,
+            csrf_token: "bench".into(),
+            expires_at: chrono::Utc::now() + chrono::Duration::hours(1),
+        },
+    )
+    .await?;
+    let ui_pages = [
+        "/project/default/traces".to_string(),
+        "/project/default/traces?page=200".to_string(),
+        "/project/default/traces?user=user-7".to_string(),
+        "/project/default/traces?tags=tag-3".to_string(),
+        "/project/default/traces?env=staging&sort=timestamp&dir=asc".to_string(),
+        "/project/default/traces?name=name-3".to_string(),
+        "/project/default/traces?level=ERROR".to_string(),
+        format!("/project/default/traces?q=trace-{mid}"),
+        format!("/project/default/traces/trace-{mid}"),
+        "/project/default/sessions".to_string(),
+        "/project/default/scores".to_string(),
+    ];
     let client = reqwest::Client::new();
     let rounds: usize = std::env::var("BENCH_ROUNDS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(30);
     println!("{:<100} {:>9} {:>9}", "endpoint", "p50 ms", "p99 ms");
-    for path in &endpoints {
+    let ui_cookie = format!("xtrace_session={ui_token}");
+    let requests = endpoints
+        .iter()
+        .map(|p| (p, "Authorization", auth.as_str()))
+        .chain(ui_pages.iter().map(|p| (p, "Cookie", ui_cookie.as_str())));
+    for (path, header, value) in requests {
         let mut times = Vec::with_capacity(rounds);
         for _ in 0..rounds {
             let t = Instant::now();
             let res = client
                 .get(format!("{base}{path}"))
-                .header("Authorization", &auth)
+                .header(header, value)
                 .send()
                 .await?;
             let status = res.status();

@@ -207,7 +207,7 @@ async fn upsert_key(
 /// public key and point at the file, so logs collected over time hold no secret.
 pub fn banner(base_url: &str, generated: &GeneratedCredentials, data_dir: &Path) -> String {
     let mut out = format!(
-        "\nxtrace is listening on {base_url}\n  API:         {base_url}/api/public\n  Swagger UI:  {base_url}/docs\n  OpenAPI:     {base_url}/api/public/openapi.json\n"
+        "\nxtrace is listening on {base_url}\n  Web UI:      {base_url}/\n  API:         {base_url}/api/public\n  Swagger UI:  {base_url}/docs\n  OpenAPI:     {base_url}/api/public/openapi.json\n"
     );
     let file = data_dir.join(CREDENTIALS_FILE);
     if generated.bearer_token.is_some() || generated.public_key.is_some() {

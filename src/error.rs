@@ -173,7 +173,9 @@ impl ApiError {
             ApiError::MethodNotAllowed => (405, "method_not_allowed"),
             ApiError::Conflict(_) => (409, "conflict"),
             ApiError::PayloadTooLarge { .. } => (413, "invalid_request"),
-            ApiError::Overloaded | ApiError::Unavailable | ApiError::Busy => (503, "internal_error"),
+            ApiError::Overloaded | ApiError::Unavailable | ApiError::Busy => {
+                (503, "internal_error")
+            }
             ApiError::Database(e) if Self::is_db_unavailable(e) => (503, "internal_error"),
             ApiError::Database(e) if Self::is_statement_timeout(e) => (503, "internal_error"),
             ApiError::Database(e) if Self::is_bad_value(e) => (400, "invalid_request"),

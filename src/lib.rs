@@ -22,6 +22,7 @@ pub mod prom;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod ui;
 
 #[cfg(test)]
 mod proptests;

@@ -340,6 +340,8 @@ fn build_server(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Re
             .app_data(web::QueryConfig::default().error_handler(error::query_error_handler))
             .app_data(web::PathConfig::default().error_handler(error::path_error_handler))
             .service(SwaggerUi::new("/docs/{_:.*}").url("/api/public/openapi.json", spec.clone()))
+            // The built-in web UI (HTML pages outside /api/public; not in the OpenAPI spec).
+            .configure(crate::ui::configure)
             .default_service(web::to(not_found))
             .wrap(cors(state.config.cors_origins.as_deref()))
             .wrap(actix_web::middleware::from_fn(crate::prom::record_requests))

@@ -1,8 +1,8 @@
 //! HTTP handlers, one module per Langfuse resource. Handlers are thin: extract, call one
 //! store or ingest function, map the result.
 
-pub mod body;
 pub mod annotation_queues;
+pub mod body;
 pub mod comments;
 pub mod dashboards;
 pub mod dataset_items;

@@ -705,6 +705,35 @@ pub async fn fetch_page<R>(
 where
     R: for<'r> FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
 {
+    fetch_page_counting(
+        pool,
+        table,
+        select_from,
+        project_id,
+        conditions,
+        order,
+        page,
+        None,
+    )
+    .await
+}
+
+/// [`fetch_page`] whose filtered count stops at `count_cap` when given (the web UI's
+/// lists show "10,000+" rather than scan every match; the public API always counts all).
+#[allow(clippy::too_many_arguments)]
+pub async fn fetch_page_counting<R>(
+    pool: &PgPool,
+    table: &'static Table,
+    select_from: &str,
+    project_id: &str,
+    conditions: &[Condition],
+    order: &str,
+    page: Page,
+    count_cap: Option<u64>,
+) -> Result<(Vec<R>, u64), sqlx::Error>
+where
+    R: for<'r> FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+{
     let mut rows_q = QueryBuilder::new(select_from);
     push_where(&mut rows_q, table, project_id, conditions);
     rows_q
@@ -722,6 +751,16 @@ where
             .push(" and project_id = ")
             .push_bind(project_id.to_string())
             .push("), 0)");
+        q
+    } else if let Some(cap) = count_cap {
+        let mut q = QueryBuilder::new(format!(
+            "select count(*) from (select 1 from {} {}",
+            table.name, table.alias
+        ));
+        push_where(&mut q, table, project_id, conditions);
+        q.push(" limit ")
+            .push_bind(cap.min(i64::MAX as u64) as i64)
+            .push(") capped");
         q
     } else {
         let mut q = QueryBuilder::new(format!(

@@ -23,3 +23,4 @@ pub mod scores;
 pub mod sessions;
 pub mod traces;
 pub mod tsmetrics;
+pub mod ui;

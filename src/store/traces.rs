@@ -139,6 +139,19 @@ pub async fn list_traces(
     page: Page,
     with_io: bool,
 ) -> Result<(Vec<TraceRow>, u64), sqlx::Error> {
+    list_traces_counting(pool, project_id, f, page, with_io, None).await
+}
+
+/// [`list_traces`] whose filtered count stops at `count_cap` when given (the web UI).
+#[tracing::instrument(skip_all, fields(project_id = %project_id))]
+pub async fn list_traces_counting(
+    pool: &PgPool,
+    project_id: &str,
+    f: &TraceFilter,
+    page: Page,
+    with_io: bool,
+    count_cap: Option<u64>,
+) -> Result<(Vec<TraceRow>, u64), sqlx::Error> {
     let cols = if with_io { COLUMNS } else { COLUMNS_NO_IO };
     let (col, dir) = f.order.unwrap_or(("t.timestamp", Direction::Desc));
     // Column and direction come from closed lists, never from the request text. Nullable
@@ -150,7 +163,7 @@ pub async fn list_traces(
         " nulls last"
     };
     let order = format!("{col} {dir}{nulls}, t.id {dir}", dir = dir.sql());
-    filter::fetch_page(
+    filter::fetch_page_counting(
         pool,
         &filter::TRACES,
         &format!("select {cols} from traces t"),
@@ -158,6 +171,7 @@ pub async fn list_traces(
         &f.conditions(),
         &order,
         page,
+        count_cap,
     )
     .await
 }
