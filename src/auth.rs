@@ -276,12 +276,17 @@ impl KeyCache {
         }
         match store::projects::find_key_credentials(pool, public_key).await? {
             Some(creds) => {
+                let mut hits = self.hits.write().unwrap_or_else(|e| e.into_inner());
+                // Concurrent first lookups must not forget a secret another one verified.
+                let verified = hits
+                    .get(public_key)
+                    .filter(|h| h.creds.secret_hash == creds.secret_hash)
+                    .and_then(|h| h.verified);
                 let entry = CachedKey {
                     expires: later(KEY_CACHE_TTL),
                     creds,
-                    verified: None,
+                    verified,
                 };
-                let mut hits = self.hits.write().unwrap_or_else(|e| e.into_inner());
                 if hits.len() >= HIT_CACHE_CAPACITY {
                     let now = Instant::now();
                     hits.retain(|_, h| now < h.expires);
@@ -297,6 +302,17 @@ impl KeyCache {
                 Ok(Lookup::Unknown)
             }
         }
+    }
+
+    /// Whether `digest` passed the slow check for `public_key` meanwhile (another request
+    /// with the same secret may have verified it while this one waited for a slot).
+    fn verified_now(&self, public_key: &str, digest: &[u8; 32]) -> bool {
+        self.hits
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(public_key)
+            .and_then(|h| h.verified)
+            .is_some_and(|v| bool::from(v.ct_eq(digest)))
     }
 
     /// Remembers that `digest` passed the slow check for `public_key`.
@@ -388,6 +404,59 @@ pub fn verify_secret(salt: &[u8], stored: &[u8], secret: &str) -> bool {
     }
 }
 
+/// One argon2 check: salt, stored hash, secret, and where the answer goes.
+type SlowCheck = (Vec<u8>, Vec<u8>, String, tokio::sync::oneshot::Sender<bool>);
+
+/// The thread that runs every argon2 verification, one at a time. Each needs about
+/// 19 MiB and tens of milliseconds of CPU: on one thread a burst of first requests (or of
+/// guesses) queues instead of multiplying memory across the blocking pool's threads,
+/// whose allocator arenas would each keep such a block.
+fn slow_checker() -> &'static std::sync::mpsc::SyncSender<SlowCheck> {
+    static TX: std::sync::OnceLock<std::sync::mpsc::SyncSender<SlowCheck>> =
+        std::sync::OnceLock::new();
+    TX.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<SlowCheck>(1024);
+        std::thread::Builder::new()
+            .name("xtrace-argon2".into())
+            .spawn(move || {
+                // Identical checks queued behind each other (a burst of first requests
+                // with one key) are answered from the first one's result.
+                let mut recent: HashMap<(Vec<u8>, [u8; 32]), bool> = HashMap::new();
+                for (salt, stored, secret, reply) in rx {
+                    let key = (stored, verified_digest(&secret));
+                    let ok = match recent.get(&key) {
+                        Some(ok) => *ok,
+                        None => {
+                            let ok = verify_secret(&salt, &key.0, &secret);
+                            if recent.len() >= 256 {
+                                recent.clear();
+                            }
+                            recent.insert(key, ok);
+                            ok
+                        }
+                    };
+                    let _ = reply.send(ok);
+                }
+            })
+            .expect("the argon2 thread starts");
+        tx
+    })
+}
+
+/// Whether `secret` matches a stored key hash; slow (argon2) hashes are checked on one
+/// dedicated thread, off the async threads.
+pub async fn check_secret(salt: &[u8], stored: &[u8], secret: &str) -> bool {
+    if !is_slow_hash(stored) {
+        return verify_secret(salt, stored, secret);
+    }
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let job = (salt.to_vec(), stored.to_vec(), secret.to_string(), reply);
+    if slow_checker().try_send(job).is_err() {
+        return false; // a thousand checks queued: refuse rather than grow
+    }
+    answer.await.unwrap_or(false)
+}
+
 /// Resolves the `Authorization` header to a principal. With `cache_only` (the client
 /// address is over its failure limit) nothing is asked of the database and no slow hash
 /// runs: only credentials verified recently pass, so keys in use are never slowed.
@@ -439,17 +508,10 @@ async fn authenticate(
                 if cache_only {
                     return Err(AuthFailure::Blocked);
                 }
-                let (salt, stored, secret_owned) = (
-                    creds.secret_salt.clone(),
-                    creds.secret_hash.clone(),
-                    secret.to_string(),
-                );
-                // argon2 takes tens of milliseconds of CPU: off the async threads.
-                let ok = tokio::task::spawn_blocking(move || {
-                    verify_secret(&salt, &stored, &secret_owned)
-                })
-                .await
-                .unwrap_or(false);
+                let ok = match state.keys.verified_now(public_key, &digest) {
+                    true => true,
+                    false => check_secret(&creds.secret_salt, &creds.secret_hash, secret).await,
+                };
                 if !ok {
                     return Err(AuthFailure::Credentials(MSG_BAD_CREDENTIALS));
                 }

@@ -257,23 +257,22 @@ pub async fn sign_in(
     } else {
         let pk = f.public_key.trim();
         let sk = f.secret_key.trim();
-        match (
-            pk.is_empty() || sk.is_empty(),
-            store::projects::find_key_credentials(&state.pool, pk).await?,
-        ) {
-            (false, Some(creds))
-                if bool::from(
-                    crate::auth::hash_secret(&creds.secret_salt, sk).ct_eq(&creds.secret_hash),
-                ) =>
-            {
-                Some(UiSessionRow {
-                    is_admin: false,
-                    project_id: creds.project_id,
-                    public_key: Some(pk.to_string()),
-                    csrf_token: random_token(),
-                    expires_at: Utc::now() + Duration::hours(SESSION_HOURS),
-                })
-            }
+        let creds = match pk.is_empty() || sk.is_empty() {
+            true => None,
+            false => store::projects::find_key_credentials(&state.pool, pk).await?,
+        };
+        let valid = match &creds {
+            Some(c) => crate::auth::check_secret(&c.secret_salt, &c.secret_hash, sk).await,
+            None => false,
+        };
+        match (valid, creds) {
+            (true, Some(creds)) => Some(UiSessionRow {
+                is_admin: false,
+                project_id: creds.project_id,
+                public_key: Some(pk.to_string()),
+                csrf_token: random_token(),
+                expires_at: Utc::now() + Duration::hours(SESSION_HOURS),
+            }),
             _ => None,
         }
     };
