@@ -185,6 +185,18 @@ async fn upsert(
     body: CreateDatasetRequest,
 ) -> Result<Dataset, ApiError> {
     validate_name(&body.name)?;
+    // JSON schemas are objects (Langfuse validates them as JSON Schema documents).
+    for (field, v) in [
+        ("inputSchema", &body.input_schema),
+        ("expectedOutputSchema", &body.expected_output_schema),
+    ] {
+        if v.as_ref().is_some_and(|v| !v.is_object() && !v.is_null()) {
+            return Err(ApiError::invalid_field(
+                field,
+                "Invalid input: expected a JSON Schema object",
+            ));
+        }
+    }
     let row = store::upsert_dataset(
         &state.pool,
         project_id,
