@@ -80,7 +80,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// `XTRACE_INGEST_MAX_BATCH` (default 200): requests per ingest transaction at most.
     pub ingest_max_batch: usize,
-    /// `XTRACE_INGEST_MAX_DELAY_MS` (default 50): how long a batch waits for stragglers.
+    /// `XTRACE_INGEST_MAX_DELAY_MS` (default 0): how long a batch waits for stragglers (requests
+    /// that queue while a transaction runs form the next batch anyway).
     pub ingest_max_delay: Duration,
     /// `XTRACE_INGEST_QUEUE` (default 10000): queued ingest requests before answering 503.
     pub ingest_queue: usize,
@@ -311,7 +312,7 @@ impl Config {
             ingest_max_batch: positive("XTRACE_INGEST_MAX_BATCH", 200, 10_000)? as usize,
             ingest_max_delay: Duration::from_millis(number(
                 "XTRACE_INGEST_MAX_DELAY_MS",
-                50,
+                0,
                 10_000,
             )?),
             ingest_queue: positive("XTRACE_INGEST_QUEUE", 10_000, 1_000_000)? as usize,
