@@ -1,7 +1,7 @@
 //! Hostile input: what an attacker with a valid (or public) key could send. Every request
 //! must end in the expected status class within a bounded time, and the server must keep
 //! serving everyone else afterwards (health and an authenticated read still answer 200).
-//! Decompression bombs are covered with the write path's own limits (ingestion/otel tests).
+//! Decompression bombs are posted, in every accepted encoding, to every write route.
 
 use std::time::{Duration, Instant};
 
@@ -771,4 +771,108 @@ async fn cors_allows_any_origin_by_default_and_only_listed_ones_when_configured(
         "unlisted origin gets no CORS grant"
     );
     assert!(res.status().as_u16() < 500);
+}
+
+/// `n` zero bytes compressed with `coding` (the smallest bodies that inflate the most).
+fn bomb(coding: &str, n: usize) -> Vec<u8> {
+    use std::io::Write;
+    let zeros = vec![0u8; n];
+    match coding {
+        "gzip" => {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+            e.write_all(&zeros).unwrap();
+            e.finish().unwrap()
+        }
+        "deflate" => {
+            let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+            e.write_all(&zeros).unwrap();
+            e.finish().unwrap()
+        }
+        "br" => {
+            let mut out = Vec::new();
+            {
+                let mut w = brotli::CompressorWriter::new(&mut out, 4096, 9, 22);
+                w.write_all(&zeros).unwrap();
+            }
+            out
+        }
+        "zstd" => zstd::encode_all(&zeros[..], 19).unwrap(),
+        other => panic!("unknown coding {other}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decompression_bombs_on_every_write_route_stop_at_the_body_limit() {
+    // 1 MiB limit; each bomb inflates to 64 MiB from a few KB.
+    let app = spawn_app_with(&[("XTRACE_MAX_BODY_BYTES", "1048576")]).await;
+    let routes = [
+        ("POST", "/api/public/ingestion", "application/json"),
+        (
+            "POST",
+            "/api/public/otel/v1/traces",
+            "application/x-protobuf",
+        ),
+        ("POST", "/api/public/otel/v1/traces", "application/json"),
+        ("POST", "/api/public/scores", "application/json"),
+        ("POST", "/api/public/traces", "application/json"),
+        ("POST", "/api/public/spans", "application/json"),
+        ("PATCH", "/api/public/generations", "application/json"),
+        ("POST", "/v1/l/batch", "application/json"),
+        ("POST", "/v1/metrics/batch", "application/json"),
+    ];
+    for coding in ["gzip", "deflate", "br", "zstd"] {
+        let body = bomb(coding, 64 << 20);
+        assert!(
+            body.len() < 256 << 10,
+            "{coding} bomb is small: {}",
+            body.len()
+        );
+        for (method, path, ct) in routes {
+            let auth = app.basic_auth();
+            let started = Instant::now();
+            let (status, text) = raw(
+                &app,
+                method,
+                path,
+                &[
+                    ("Authorization", &auth),
+                    ("Content-Type", ct),
+                    ("Content-Encoding", coding),
+                ],
+                Some(body.clone()),
+            )
+            .await;
+            assert_eq!(status, 413, "{method} {path} {coding}: {text}");
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "{method} {path} {coding} took {:?}",
+                started.elapsed()
+            );
+        }
+        // Not a bomb but not the encoding it claims: a 400, never a 5xx.
+        let (status, _) = authed(
+            &app,
+            "POST",
+            "/api/public/ingestion",
+            "application/json",
+            None,
+        )
+        .await;
+        check(Class::Client, status, "empty ingestion body");
+    }
+    let auth = app.basic_auth();
+    let (status, _) = raw(
+        &app,
+        "POST",
+        "/api/public/ingestion",
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/json"),
+            ("Content-Encoding", "gzip"),
+        ],
+        Some(b"definitely not gzip".to_vec()),
+    )
+    .await;
+    assert_eq!(status, 400, "corrupt gzip");
+    assert_healthy(&app).await;
 }
