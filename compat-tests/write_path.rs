@@ -564,6 +564,15 @@ fn spawn_binary(
         .local_addr()
         .unwrap()
         .port();
+    spawn_binary_on(port, database_url, vars)
+}
+
+/// [`spawn_binary`] on a given port (to restart a killed server where clients expect it).
+fn spawn_binary_on(
+    port: u16,
+    database_url: &str,
+    vars: &[(&str, &str)],
+) -> (std::process::Child, String, String) {
     let dir = test_tmp_dir().join(format!("bin-{}", uuid::Uuid::new_v4().simple()));
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_xtrace"));
     for v in [
@@ -808,4 +817,109 @@ async fn overload_keeps_memory_bounded_and_loses_nothing_acknowledged() {
         worst < Duration::from_secs(2),
         "latency recovered: {worst:?}"
     );
+}
+
+/// SIGKILL under load, several times: every request the server acknowledged before it was
+/// killed is stored (acks come after commit). `XTRACE_KILL_ROUNDS` lengthens it (README:
+/// full-length figures).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigkill_under_load_loses_nothing_acknowledged() {
+    let rounds: usize = std::env::var("XTRACE_KILL_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let url = fresh_database().await;
+    let (child, base, auth) = spawn_binary(&url, &[]);
+    let port: u16 = base.rsplit(':').next().unwrap().parse().unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let tasks: Vec<_> = (0..8)
+        .map(|c| {
+            let (client, base, auth, stop) =
+                (client.clone(), base.clone(), auth.clone(), stop.clone());
+            tokio::spawn(async move {
+                let (mut acked, mut sent) = (Vec::new(), 0usize);
+                let mut i = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    i += 1;
+                    sent += 1;
+                    let batch: Vec<Value> = (0..20)
+                        .map(|k| {
+                            let id = format!("kill-{c}-{i}-{k}");
+                            ev(
+                                &id,
+                                "trace-create",
+                                T_CREATE,
+                                json!({"id": id, "input": "x"}),
+                            )
+                        })
+                        .collect();
+                    let res = client
+                        .post(format!("{base}/api/public/ingestion"))
+                        .header("Authorization", &auth)
+                        .json(&json!({ "batch": batch }))
+                        .send()
+                        .await;
+                    match res {
+                        Ok(r) if r.status().as_u16() == 207 => {
+                            if r.json::<Value>()
+                                .await
+                                .is_ok_and(|b| b["errors"] == json!([]))
+                            {
+                                acked.push(format!("kill-{c}-{i}-"));
+                            }
+                        }
+                        _ => tokio::time::sleep(Duration::from_millis(50)).await,
+                    }
+                }
+                (acked, sent)
+            })
+        })
+        .collect();
+    let mut child = child;
+    let started = Instant::now();
+    let mut downtime = Duration::ZERO;
+    for _ in 0..rounds {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        let killed = Instant::now();
+        let url = url.clone();
+        let (next, _, _) = tokio::task::spawn_blocking(move || spawn_binary_on(port, &url, &[]))
+            .await
+            .unwrap();
+        downtime += killed.elapsed();
+        child = next;
+    }
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (mut acked, mut sent) = (Vec::new(), 0);
+    for t in tasks {
+        let (a, s) = t.await.unwrap();
+        acked.extend(a);
+        sent += s;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let pool = pool(&url).await;
+    for prefix in &acked {
+        let n: i64 = sqlx::query_scalar("select count(*) from traces where id like $1")
+            .bind(format!("{prefix}%"))
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(n, 20, "acknowledged batch {prefix} is stored whole");
+    }
+    println!(
+        "sigkill: {rounds} kills under load in {:.1} s, {sent} batches sent, {} acknowledged, \
+         all {} stored; restart to ready {:.0} ms on average",
+        started.elapsed().as_secs_f64(),
+        acked.len(),
+        acked.len(),
+        downtime.as_secs_f64() * 1e3 / rounds.max(1) as f64
+    );
+    assert!(acked.len() > rounds, "load kept flowing between kills");
 }
