@@ -88,7 +88,7 @@ pub struct Config {
     /// `XTRACE_INGEST_WORKERS` (default 4): ingest workers (entity shards), each with
     /// its own transaction in flight.
     pub ingest_workers: usize,
-    /// `XTRACE_INGEST_MAX_BYTES_IN_FLIGHT` (default 64 MiB): request body bytes (as read
+    /// `XTRACE_INGEST_MAX_BYTES_IN_FLIGHT` (default 32 MiB): request body bytes (as read
     /// and as decompressed) admitted on the write routes at once; more is a 503.
     pub ingest_max_bytes_in_flight: usize,
     /// `DATABASE_MAX_CONNECTIONS` (default 16).
@@ -319,7 +319,7 @@ impl Config {
             ingest_workers: positive("XTRACE_INGEST_WORKERS", 4, 64)? as usize,
             ingest_max_bytes_in_flight: positive(
                 "XTRACE_INGEST_MAX_BYTES_IN_FLIGHT",
-                64 * 1024 * 1024,
+                32 * 1024 * 1024,
                 1 << 40,
             )? as usize,
             db_max_connections: positive("DATABASE_MAX_CONNECTIONS", 16, 1000)? as u32,
