@@ -191,6 +191,21 @@ impl Registry {
             "Capacity of the ingest queue (503 when full).",
         );
         let _ = writeln!(out, "xtrace_ingest_queue_capacity {capacity}");
+        let (held, budget) = state.ingest.bytes_in_flight();
+        help(
+            &mut out,
+            "xtrace_ingest_bytes_in_flight",
+            "gauge",
+            "Body bytes of write requests admitted and not yet answered.",
+        );
+        let _ = writeln!(out, "xtrace_ingest_bytes_in_flight {held}");
+        help(
+            &mut out,
+            "xtrace_ingest_bytes_in_flight_limit",
+            "gauge",
+            "XTRACE_INGEST_MAX_BYTES_IN_FLIGHT (503 when full).",
+        );
+        let _ = writeln!(out, "xtrace_ingest_bytes_in_flight_limit {budget}");
         for (name, text, map) in [
             (
                 "xtrace_ingest_batch_requests",

@@ -325,7 +325,8 @@ pub async fn parse_json(bytes: Vec<u8>) -> Result<serde_json::Value, serde_json:
 /// Bodies up to this size are parsed on the async thread.
 const PARSE_INLINE: usize = 256 * 1024;
 
-fn inflate_error(e: InflateError) -> ApiError {
+/// The API error for a body that does not inflate (a 400, or 503 when the budget is full).
+pub(crate) fn inflate_error(e: InflateError) -> ApiError {
     match e {
         InflateError::Unsupported(c) => {
             ApiError::InvalidRequest(format!("Unsupported Content-Encoding: {c}"))
@@ -377,10 +378,4 @@ impl actix_web::FromRequest for AdmittedJson {
             })
         })
     }
-}
-
-/// For the ingestion endpoint: bodies that do not inflate are a 400 like other body
-/// errors.
-pub fn ingestion_inflate_error(e: InflateError) -> ApiError {
-    inflate_error(e)
 }

@@ -67,7 +67,7 @@ pub async fn ingestion_batch(
         payload.into_inner(),
         state.config.max_body_bytes,
         &state.ingest,
-        crate::api::body::ingestion_inflate_error,
+        crate::api::body::inflate_error,
     )
     .await?;
     let _held = body.admission;

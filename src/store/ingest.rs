@@ -369,6 +369,16 @@ pub enum RowVersion {
     Existing(Option<i32>),
 }
 
+impl RowVersion {
+    /// The `fold_seq` an update requires (None: a new row, or one from before folding).
+    fn expected(self) -> Option<i32> {
+        match self {
+            RowVersion::Existing(v) => v,
+            RowVersion::New => None,
+        }
+    }
+}
+
 /// One folded row to write: the merged entity, the `input`/`output` that won in this
 /// batch (None keeps the stored value), and the new fold state.
 #[derive(Debug)]
@@ -442,13 +452,7 @@ pub async fn write_traces(
         let metadata: Vec<&Value> = part.iter().map(|r| &r.row.metadata).collect();
         let seq: Vec<i32> = part.iter().map(|r| r.fold_seq).collect();
         let state: Vec<&[u8]> = part.iter().map(|r| r.fold_state.as_slice()).collect();
-        let expected: Vec<Option<i32>> = part
-            .iter()
-            .map(|r| match r.version {
-                RowVersion::Existing(v) => v,
-                RowVersion::New => None,
-            })
-            .collect();
+        let expected: Vec<Option<i32>> = part.iter().map(|r| r.version.expected()).collect();
         let source = "from unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], \
              $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::bool[], \
              $11::jsonb[], $12::jsonb[], $13::jsonb[], $14::jsonb[], $15::int4[], $16::bytea[], \
@@ -583,13 +587,7 @@ pub async fn write_observations(
             part.iter().map(|r| r.0.row.prompt_version).collect();
         let seq: Vec<i32> = part.iter().map(|r| r.0.fold_seq).collect();
         let state: Vec<&[u8]> = part.iter().map(|r| r.0.fold_state.as_slice()).collect();
-        let expected: Vec<Option<i32>> = part
-            .iter()
-            .map(|r| match r.0.version {
-                RowVersion::Existing(v) => v,
-                RowVersion::New => None,
-            })
-            .collect();
+        let expected: Vec<Option<i32>> = part.iter().map(|r| r.0.version.expected()).collect();
         let source = "from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
              $6::text[], $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::text[], \
              $11::text[], $12::text[], $13::text[], $14::jsonb[], $15::jsonb[], $16::jsonb[], \
